@@ -1,0 +1,133 @@
+"""Kernel overhead: µs per block for a 1,000-block chain and a 1,000-way fan-out.
+
+Each shape is run through the engine (logging as shipped: in-memory events and the JSON
+lines file) and as plain asyncio doing the same work (the same transform function awaited
+in a chain, or gathered as 1,000 tasks) in the same process, so the ratio is what the
+engine costs on this machine, whatever the machine. Prints a table and rewrites the
+"kernel overhead" section of bench/RESULTS.md.
+
+    python bench/bench_kernel.py [--blocks 1000] [--repeat 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).parent
+
+
+def work(payload: int) -> int:
+    return payload + 1
+
+
+async def plain_chain(n: int) -> int:
+    value = 0
+    for _ in range(n):
+        value = await asyncio.sleep(0, work(value))
+    return value
+
+
+async def plain_fanout(n: int) -> list[int]:
+    async def one() -> int:
+        return await asyncio.sleep(0, work(0))
+
+    return await asyncio.gather(*(asyncio.create_task(one()) for _ in range(n)))
+
+
+def engine_chain(ob, n: int):  # type: ignore[no-untyped-def]
+    w = ob.new_workflow("bench_chain", iteration_budget=10 * n)
+    prev = None
+    for _ in range(n):
+        blk = ob.Block.custom_transform(work)
+        if prev is None:
+            w.add(blk)
+        else:
+            w.link(prev, blk)
+        prev = blk
+    return w
+
+
+def engine_fanout(ob, n: int):  # type: ignore[no-untyped-def]
+    w = ob.new_workflow("bench_fanout", iteration_budget=10 * n)
+    start = ob.Block.custom_transform(lambda p: 0)
+    for _ in range(n):
+        w.link(start, ob.Block.custom_transform(work))
+    return w
+
+
+def measure(n: int, repeat: int, logs: str) -> dict[str, tuple[float, float]]:
+    os.environ["ORCHESTRATOR_BLOCKS_LOGS"] = logs
+    import orchestrator_blocks as ob
+
+    results = {}
+    for shape, build, plain in (
+        ("chain", engine_chain, plain_chain),
+        ("fan-out", engine_fanout, plain_fanout),
+    ):
+        wf = build(ob, n)
+        engine, base = [], []
+        for _ in range(repeat):
+            t0 = time.perf_counter()
+            result = wf.run(0)
+            engine.append(time.perf_counter() - t0)
+            assert result.ok, result.error
+            t0 = time.perf_counter()
+            asyncio.run(plain(n))
+            base.append(time.perf_counter() - t0)
+        results[shape] = (
+            statistics.median(engine) / n * 1e6,
+            statistics.median(base) / n * 1e6,
+        )
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--blocks", type=int, default=1000)
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--no-write", action="store_true", help="do not update RESULTS.md")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as home:
+        os.environ["ORCHESTRATOR_BLOCKS_HOME"] = home
+        on = measure(args.blocks, args.repeat, "on")
+    lines = [
+        f"Measured {time.strftime('%Y-%m-%d')} on {platform.python_implementation()} "
+        f"{platform.python_version()}, {os.cpu_count()} CPUs; {args.blocks} blocks, median of "
+        f"{args.repeat} runs (`python bench/bench_kernel.py`).",
+        "",
+        "| shape | engine µs/block | plain asyncio µs/block | ratio |",
+        "| --- | ---: | ---: | ---: |",
+    ]
+    for shape, (eng, base) in on.items():
+        lines.append(f"| {shape} | {eng:.1f} | {base:.1f} | {eng / base:.1f}x |")
+    table = "\n".join(lines)
+    print(table)
+    if not args.no_write:
+        write_section("Kernel overhead", table)
+
+
+def write_section(title: str, body: str) -> None:
+    """Replace (or append) the `## title` section of bench/RESULTS.md."""
+    path = HERE / "RESULTS.md"
+    text = path.read_text() if path.exists() else "# Benchmark results\n"
+    header = f"## {title}\n"
+    start = text.find(header)
+    section = f"{header}\n{body}\n"
+    if start == -1:
+        text = text.rstrip("\n") + "\n\n" + section
+    else:
+        end = text.find("\n## ", start + len(header))
+        text = text[:start] + section + (text[end + 1 :] if end != -1 else "")
+    path.write_text(text)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,42 @@
+"""The ``orchestrator-blocks`` command line (typer + rich).
+
+Commands live in one module per group and import heavy dependencies inside the command, so
+``--help`` stays fast. User mistakes print one line on stderr and exit non-zero with no
+traceback (:func:`main` turns :class:`UserError` and the library's own errors into that).
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from orchestrator_blocks.sdk import OrchestratorError
+
+from .common import UserError, err_console
+from .plugins_cmd import plugins_app
+from .run_cmd import run_command
+
+__all__ = ["UserError", "app", "main"]
+
+app = typer.Typer(
+    name="orchestrator-blocks",
+    help="Run local-first workflows built from blocks; debug any run from its run_id.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.add_typer(plugins_app, name="plugins")
+app.command("run")(run_command)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console-script entry point (typer's standalone mode exits with the command's code)."""
+    try:
+        app(args=argv, prog_name="orchestrator-blocks")
+    except (UserError, OrchestratorError) as exc:
+        err_console.print(f"error: {exc}", markup=False, highlight=False)
+        sys.exit(getattr(exc, "exit_code", 2))
+    except KeyboardInterrupt:
+        err_console.print("interrupted")
+        sys.exit(130)

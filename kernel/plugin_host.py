@@ -1,0 +1,176 @@
+"""Plugin discovery (stevedore) and calling (pluggy).
+
+Built-in families and third-party plugins are found the same way: entry points in the
+``orchestrator_blocks.plugins`` group. A plugin that fails to import, fails pluggy's
+validation or raises from its hook is recorded as a :class:`LoadFailure` and skipped; the
+host keeps running. The default host is created lazily on first use, never at import time.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import pluggy
+
+from orchestrator_blocks.sdk import BlockType, PluginConflict, Registry, hookspecs
+
+__all__ = [
+    "ENTRY_POINT_GROUP",
+    "LoadFailure",
+    "PluginHost",
+    "default_host",
+    "register_plugin",
+    "reset_default_host",
+]
+
+ENTRY_POINT_GROUP = "orchestrator_blocks.plugins"
+
+
+@dataclass(frozen=True, slots=True)
+class LoadFailure:
+    """A plugin the host skipped, and why (shown by ``orchestrator-blocks plugins list``)."""
+
+    name: str
+    target: str
+    source: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class PluginInfo:
+    name: str
+    source: str
+    type_ids: tuple[str, ...]
+
+
+def _entry_point_sources() -> dict[tuple[str, str], str]:
+    """Map (entry point name, value) to ``distribution version`` for our group."""
+    sources: dict[tuple[str, str], str] = {}
+    for dist in importlib.metadata.distributions():
+        for ep in dist.entry_points:
+            if ep.group == ENTRY_POINT_GROUP:
+                sources[(ep.name, ep.value)] = f"{dist.metadata['Name']} {dist.version}"
+    return sources
+
+
+class PluginHost:
+    """Owns the pluggy manager and the block-type registry of one process (or one test)."""
+
+    def __init__(self, *, load_entry_points: bool = True) -> None:
+        self.pm = pluggy.PluginManager(hookspecs.PROJECT)
+        self.pm.add_hookspecs(hookspecs)
+        self.registry = Registry()
+        self.failures: list[LoadFailure] = []
+        self.plugins: list[PluginInfo] = []
+        self._lock = threading.RLock()
+        if load_entry_points:
+            self.load_entry_points()
+
+    def load_entry_points(self) -> None:
+        from stevedore import ExtensionManager  # imported lazily: keeps `--help` fast
+
+        sources = _entry_point_sources()
+
+        def on_failure(
+            _manager: Any, ep: importlib.metadata.EntryPoint, exc: BaseException
+        ) -> None:
+            self.failures.append(
+                LoadFailure(
+                    name=ep.name,
+                    target=ep.value,
+                    source=sources.get((ep.name, ep.value), "(unknown distribution)"),
+                    reason=f"{type(exc).__name__}: {exc}",
+                )
+            )
+
+        manager: ExtensionManager[Any] = ExtensionManager(
+            namespace=ENTRY_POINT_GROUP,
+            invoke_on_load=False,
+            on_load_failure_callback=on_failure,
+        )
+        for ext in sorted(manager.extensions, key=lambda e: e.name):
+            source = sources.get((ext.name, ext.entry_point.value), "(unknown distribution)")
+            self._register(
+                ext.plugin, name=ext.name, source=source, target=ext.entry_point.value, strict=False
+            )
+
+    def _register(self, plugin: Any, *, name: str, source: str, target: str, strict: bool) -> None:
+        """Register ``plugin`` and collect its block types.
+
+        Not ``strict`` (entry points): a failure is recorded and the plugin skipped.
+        ``strict`` (run-time registration): the failure is raised to the caller.
+        """
+        with self._lock:
+            try:
+                self.pm.register(plugin, name=name)
+            except (pluggy.PluginValidationError, ValueError) as exc:
+                if strict:
+                    raise
+                self.failures.append(LoadFailure(name, target, source, str(exc)))
+                return
+            before = set(self.registry.type_ids())
+            kwargs = {"registry": self.registry}
+            try:
+                with self.registry.registering_as(source):
+                    for impl in self.pm.hook.register_block_types.get_hookimpls():
+                        if impl.plugin is plugin:
+                            impl.function(**{a: kwargs[a] for a in impl.argnames})
+            except Exception as exc:
+                self.pm.unregister(plugin)
+                if strict:
+                    raise
+                reason = f"register_block_types raised {type(exc).__name__}: {exc}"
+                self.failures.append(LoadFailure(name, target, source, reason))
+                return
+            added = tuple(sorted(set(self.registry.type_ids()) - before))
+            self.plugins.append(PluginInfo(name, source, added))
+
+    def register(self, plugin: Any, name: str | None = None) -> None:
+        """Register a plugin object or module now (notebooks, tests, embedding apps).
+
+        Raises ``pluggy.PluginValidationError`` for a malformed plugin, whatever its hook
+        raises, and :class:`PluginConflict` if it claims a type id another plugin provides.
+        """
+        plugin_name = name or getattr(plugin, "__name__", None) or f"plugin-{id(plugin):x}"
+        source = f"{plugin_name} (registered at run time)"
+        conflicts_before = dict(self.registry.conflicts)
+        self._register(plugin, name=plugin_name, source=source, target=plugin_name, strict=True)
+        for type_id, sources in self.registry.conflicts.items():
+            if conflicts_before.get(type_id) != sources:
+                raise PluginConflict(type_id, sources[0], sources[-1])
+
+    def block_types(self) -> Iterable[BlockType]:
+        return iter(self.registry)
+
+    def get(self, type_id: str) -> BlockType:
+        return self.registry.get(type_id)
+
+
+_default: PluginHost | None = None
+_default_lock = threading.Lock()
+
+
+def default_host() -> PluginHost:
+    """The process-wide host, loading entry points on first use."""
+    global _default
+    if _default is None:
+        with _default_lock:
+            if _default is None:
+                _default = PluginHost()
+    return _default
+
+
+def reset_default_host() -> None:
+    """Forget the process-wide host (the next use rediscovers plugins). For tests."""
+    global _default
+    with _default_lock:
+        _default = None
+
+
+def register_plugin(plugin: Any, name: str | None = None) -> None:
+    """Register a plugin object or module with the process-wide host (``ob.register_plugin``)."""
+    default_host().register(plugin, name=name)

@@ -1,0 +1,134 @@
+"""The kernel's structlog pipeline: every event of a run, enriched and fanned out to sinks.
+
+One logger serves the whole process; it is built lazily and never touches structlog's
+global configuration (a host application's own structlog setup is left alone). Context
+comes from structlog contextvars bound by the runtime and the executor; where an event goes
+comes from a contextvar too: each run installs its sinks (its in-memory event list, the
+JSON-lines file) for the duration of its task, so concurrent runs never mix their events
+and a child run's events also reach its parent's collectors.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import re
+from collections.abc import Callable, Iterator, MutableMapping
+from contextlib import contextmanager
+from typing import Any
+
+import structlog
+from pydantic import SecretStr
+
+from orchestrator_blocks.sdk import utc_now_iso
+
+__all__ = [
+    "CORRELATION_FIELDS",
+    "EventSink",
+    "get_logger",
+    "installed_sinks",
+    "redact",
+    "sinks_installed",
+]
+
+CORRELATION_FIELDS = (
+    "workflow_id",
+    "run_id",
+    "block_id",
+    "attempt",
+    "origin",
+    "domain",
+    "code",
+    "trace_id",
+    "span_id",
+    "ts",
+)
+
+EventSink = Callable[[dict[str, Any]], None]
+
+_sinks: contextvars.ContextVar[tuple[EventSink, ...]] = contextvars.ContextVar(
+    "orchestrator_blocks_sinks", default=()
+)
+
+_SECRET_KEY = re.compile(r"pass(word|wd)?|secret|token|api[_-]?key|authorization|cookie", re.I)
+_REDACTED = "**********"
+
+
+def redact(value: Any, key: str = "") -> Any:
+    """Mask secrets: values under secret-looking keys, ``SecretStr``, URL credentials."""
+    if isinstance(value, SecretStr):
+        return _REDACTED
+    if key and _SECRET_KEY.search(key) and value not in (None, ""):
+        return _REDACTED
+    if isinstance(value, dict):
+        return {k: redact(v, str(k)) for k, v in value.items()}
+    if isinstance(value, str) and "://" in value and "@" in value:
+        return re.sub(r"(://[^/:@\s]*):[^@/\s]*@", r"\1:" + _REDACTED + "@", value)
+    return value
+
+
+_secret_key_cache: dict[str, bool] = {}
+
+
+def _is_secret_key(key: str) -> bool:
+    known = _secret_key_cache.get(key)
+    if known is None:
+        known = _secret_key_cache[key] = bool(_SECRET_KEY.search(key))
+    return known
+
+
+def _enrich(_logger: Any, method: str, event_dict: MutableMapping[str, Any]) -> Any:
+    if "ts" not in event_dict:
+        event_dict["ts"] = utc_now_iso()
+    event_dict["level"] = "warning" if method == "warn" else method
+    for key, value in event_dict.items():
+        if value is None or value.__class__ in _PLAIN:
+            if value.__class__ is str and ("://" in value or _is_secret_key(key)):
+                event_dict[key] = redact(value, key)
+        elif isinstance(value, SecretStr | dict):
+            event_dict[key] = redact(value, key)
+    return event_dict
+
+
+_PLAIN = frozenset({str, int, float, bool, type(None)})
+
+
+def _dispatch(_logger: Any, _method: str, event_dict: MutableMapping[str, Any]) -> Any:
+    # A stable key order makes the JSON lines readable: what, when, who, then the rest.
+    event = {"event": event_dict.get("event"), "level": event_dict.get("level")}
+    get = event_dict.get
+    for name in CORRELATION_FIELDS:
+        event[name] = get(name)
+    event.update(event_dict)
+    for sink in _sinks.get():
+        sink(event)
+    return event_dict
+
+
+_logger: Any = None
+
+
+def get_logger() -> Any:
+    """The kernel's structlog logger (built on first use)."""
+    global _logger
+    if _logger is None:
+        _logger = structlog.wrap_logger(
+            structlog.ReturnLogger(),
+            processors=[structlog.contextvars.merge_contextvars, _enrich, _dispatch],
+            wrapper_class=structlog.make_filtering_bound_logger(0),
+            cache_logger_on_first_use=True,
+        )
+    return _logger
+
+
+@contextmanager
+def sinks_installed(*sinks: EventSink) -> Iterator[None]:
+    """Send every event emitted in this context (and tasks it starts) to ``sinks`` too."""
+    token = _sinks.set(_sinks.get() + sinks)
+    try:
+        yield
+    finally:
+        _sinks.reset(token)
+
+
+def installed_sinks() -> tuple[EventSink, ...]:
+    return _sinks.get()

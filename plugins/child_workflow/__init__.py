@@ -1,0 +1,69 @@
+"""The child_workflow family: a whole workflow used as one block (contract §6.6).
+
+Timeout infinite and no retries by default; a policy set on the child-workflow block governs
+the child run as a whole, and each retry reruns the child from its entry blocks. A failure
+inside the child reaches the parent as ``child_workflow.failed`` with the child's envelope
+as ``cause``. Used as an ``on_error`` handler, the child receives the envelope as its input.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from orchestrator_blocks import sdk
+
+DOMAIN = "child_workflow"
+FAILED = "child_workflow.failed"
+TIMEOUT = "child_workflow.timeout"
+INVALID = "child_workflow.invalid"
+CODES = (FAILED, TIMEOUT, INVALID)
+
+
+def _validate(config: Mapping[str, Any]) -> None:
+    workflow = config["workflow"]
+    if not (hasattr(workflow, "plan") and hasattr(workflow, "id")):
+        raise TypeError(
+            f"child_workflow needs a Workflow (from new_workflow), got {type(workflow).__name__}"
+        )
+
+
+@sdk.block_type(
+    "child_workflow",
+    domain=DOMAIN,
+    codes=CODES,
+    timeout=None,
+    retries=0,
+    timeout_code=TIMEOUT,
+    validate=_validate,
+)
+async def child_workflow(ctx: sdk.RunContext, value: sdk.Value, workflow: Any) -> sdk.Value:
+    """Run another workflow with this block's input; its sink output becomes this output."""
+    try:
+        outcome = await ctx.services.run_child(workflow, value, ctx)
+    except sdk.GraphInvalid as exc:
+        raise sdk.BlockError(INVALID, f"child workflow {workflow.id!r} is invalid: {exc}") from None
+    if outcome.error is None:
+        return outcome.output
+    cause = outcome.error
+    raise sdk.BlockError(
+        FAILED,
+        f"child workflow {outcome.workflow_id!r} run {outcome.run_id} ended {outcome.status}: "
+        f"{cause.code}: {cause.message}",
+        retry_disposition=sdk.RetryDisposition.BACKOFF,
+        severity=cause.severity,
+        provider_status=cause.provider_status,
+        details={
+            "child_workflow_id": outcome.workflow_id,
+            "child_run_id": outcome.run_id,
+            "child_status": outcome.status,
+            "child_code": cause.code,
+            "child_block_id": cause.block_id,
+        },
+        cause=cause,
+    )
+
+
+@sdk.hookimpl
+def register_block_types(registry: sdk.Registry) -> None:
+    registry.add(child_workflow)

@@ -1,0 +1,13 @@
+"""The transform family: deterministic local compute steps (contract §6.5)."""
+
+from __future__ import annotations
+
+from orchestrator_blocks import sdk
+
+from .blocks import BLOCK_TYPES
+
+
+@sdk.hookimpl
+def register_block_types(registry: sdk.Registry) -> None:
+    for block_type in BLOCK_TYPES:
+        registry.add(block_type)

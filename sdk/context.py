@@ -1,0 +1,79 @@
+"""The run context handed to every block (contract §6.2).
+
+A ``RunContext`` is immutable: the runtime derives one per block execution and the executor
+one per attempt (``ctx.evolve(attempt=2)``), so concurrent branches can never see each
+other's block id. Run-level mutable state (outputs, transitions) belongs to the kernel.
+
+``ctx.log`` is a structlog logger. The kernel binds ``workflow_id``, ``run_id``, ``block_id``,
+``attempt``, ``trace_id`` and ``span_id`` as structlog contextvars around every block
+execution, so any line a block logs is enriched with no effort from its author.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from typing import Any, Protocol
+
+from .errors import ErrorEnvelope
+from .services import Clock, Services, Settings
+
+__all__ = ["Logger", "RunContext"]
+
+
+class Logger(Protocol):
+    """The logging surface blocks use (a structlog bound logger satisfies it)."""
+
+    def debug(self, event: str, **kw: Any) -> Any: ...
+    def info(self, event: str, **kw: Any) -> Any: ...
+    def warning(self, event: str, **kw: Any) -> Any: ...
+    def error(self, event: str, **kw: Any) -> Any: ...
+    def bind(self, **kw: Any) -> Any: ...
+
+
+@dataclass(frozen=True, slots=True)
+class RunContext:
+    """Who is running (workflow, run, block, attempt) and what the kernel lends the block."""
+
+    workflow_id: str
+    run_id: str
+    services: Services
+    log: Logger
+    block_id: str | None = None
+    block_type: str | None = None
+    attempt: int = 0
+    ts: str = ""
+    trace_id: str | None = None
+    span_id: str | None = None
+    parent_run_id: str | None = None
+    error: ErrorEnvelope | None = None
+
+    def evolve(self, **changes: Any) -> RunContext:
+        """A copy with some fields changed (the original is never modified)."""
+        new = object.__new__(RunContext)
+        for name in _FIELDS:
+            object.__setattr__(new, name, changes.pop(name, getattr(self, name)))
+        if changes:
+            raise TypeError(f"RunContext has no field(s) {', '.join(sorted(changes))}")
+        return new
+
+    @property
+    def settings(self) -> Settings:
+        return self.services.settings
+
+    @property
+    def clock(self) -> Clock:
+        return self.services.clock
+
+    def correlation(self) -> dict[str, Any]:
+        """The correlation fields of contract §8 that this context knows."""
+        return {
+            "workflow_id": self.workflow_id,
+            "run_id": self.run_id,
+            "block_id": self.block_id,
+            "attempt": self.attempt,
+            "trace_id": self.trace_id,
+            "span_id": self.span_id,
+        }
+
+
+_FIELDS = tuple(f.name for f in fields(RunContext))

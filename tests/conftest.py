@@ -1,0 +1,55 @@
+"""Shared fixtures: every test gets its own home directory and a fresh plugin host."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from orchestrator_blocks.kernel.plugin_host import reset_default_host
+
+pytest_plugins = ["orchestrator_blocks.sdk.testing"]
+
+
+@pytest.fixture(autouse=True)
+def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """Point ORCHESTRATOR_BLOCKS_HOME and FILES_ROOT at a temp dir; reset plugins after."""
+    home = tmp_path / "home"
+    home.mkdir()
+    files = tmp_path / "files"
+    files.mkdir()
+    monkeypatch.setenv("ORCHESTRATOR_BLOCKS_HOME", str(home))
+    monkeypatch.setenv("ORCHESTRATOR_BLOCKS_FILES_ROOT", str(files))
+    for var in list(__import__("os").environ):
+        if var.startswith("OTEL_"):
+            monkeypatch.delenv(var)
+    reset_default_host()
+    yield home
+    reset_default_host()
+
+
+class CliResult:
+    def __init__(self, code: int, out: str, err: str) -> None:
+        self.code, self.out, self.err = code, out, err
+
+    def __repr__(self) -> str:
+        return f"<exit {self.code}\nstdout: {self.out}\nstderr: {self.err}>"
+
+
+@pytest.fixture
+def cli(capsys: pytest.CaptureFixture[str]):
+    """Run the CLI in-process: ``cli("plugins", "list")`` -> exit code, stdout, stderr."""
+    from orchestrator_blocks.kernel.cli import main
+
+    def run(*args: str) -> CliResult:
+        capsys.readouterr()
+        try:
+            main(list(args))
+            code = 0
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        captured = capsys.readouterr()
+        return CliResult(code, captured.out, captured.err)
+
+    return run

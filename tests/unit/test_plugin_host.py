@@ -1,0 +1,171 @@
+"""Plugin discovery through entry points (stevedore) and calling through pluggy.
+
+Distributions are installed for real into a directory on ``sys.path`` (a ``.dist-info``
+with ``entry_points.txt`` next to the module), which is exactly what pip leaves behind.
+"""
+
+from __future__ import annotations
+
+import json
+import textwrap
+import types
+from pathlib import Path
+
+import pluggy
+import pytest
+from stevedore import ExtensionManager
+
+import orchestrator_blocks as ob
+from orchestrator_blocks import sdk
+from orchestrator_blocks.kernel.plugin_host import PluginHost, reset_default_host
+
+
+def install_dist(site: Path, dist: str, module: str, source: str, ep_name: str) -> None:
+    (site / f"{module}.py").write_text(textwrap.dedent(source))
+    info = site / f"{dist.replace('-', '_')}-1.2.3.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: 1.2.3\n")
+    (info / "entry_points.txt").write_text(f"[orchestrator_blocks.plugins]\n{ep_name} = {module}\n")
+
+
+GOOD = """
+from orchestrator_blocks import sdk
+
+@sdk.block_type("{type_id}", codes=["{type_id}.oops"])
+def block(ctx, value, suffix="!"):
+    '''Append a suffix.'''
+    return value.text() + suffix
+
+@sdk.hookimpl
+def register_block_types(registry):
+    registry.add(block)
+"""
+
+
+@pytest.fixture
+def site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    path = tmp_path / "site"
+    path.mkdir()
+    monkeypatch.syspath_prepend(str(path))
+    ExtensionManager.ENTRY_POINT_CACHE.clear()
+    yield path
+    ExtensionManager.ENTRY_POINT_CACHE.clear()
+    reset_default_host()
+
+
+def test_builtins_come_from_entry_points() -> None:
+    host = PluginHost()
+    assert {"custom_transform", "combine", "child_workflow"} <= set(host.registry.type_ids())
+    assert host.registry.source_of("combine").startswith("orchestrator-blocks ")
+    assert host.failures == []
+
+
+def test_third_party_plugin_is_discovered_and_runs(site: Path) -> None:
+    install_dist(site, "acme-blocks", "acme_blocks", GOOD.format(type_id="acme_suffix"), "acme")
+    reset_default_host()
+    w = ob.new_workflow("acme")
+    blk = ob.Block.acme_suffix(suffix="?")
+    w.add(blk)
+    assert w.run("hi").output(blk) == "hi?"
+    host = PluginHost()
+    assert host.registry.source_of("acme_suffix") == "acme-blocks 1.2.3"
+
+
+def test_broken_plugin_is_reported_and_skipped(site: Path, cli) -> None:
+    install_dist(site, "broken-blocks", "broken_blocks", "import no_such_module\n", "broken")
+    install_dist(
+        site,
+        "raising-blocks",
+        "raising_blocks",
+        textwrap.dedent("""
+        from orchestrator_blocks import sdk
+        @sdk.hookimpl
+        def register_block_types(registry):
+            raise RuntimeError("config missing")
+    """),
+        "raising",
+    )
+    host = PluginHost()
+    reasons = {f.name: (f.source, f.reason) for f in host.failures}
+    assert reasons["broken"][0] == "broken-blocks 1.2.3"
+    assert "no_such_module" in reasons["broken"][1]
+    assert "config missing" in reasons["raising"][1]
+    assert "custom_transform" in host.registry  # the host kept going
+
+    reset_default_host()
+    res = cli("plugins", "list", "--json")
+    assert res.code == 0, res
+    listing = json.loads(res.out)
+    failed = {f["name"]: f for f in listing["failures"]}
+    assert "no_such_module" in failed["broken"]["reason"]
+    assert failed["broken"]["source"] == "broken-blocks 1.2.3"
+
+
+def test_two_plugins_claiming_one_type_is_a_clear_error(site: Path) -> None:
+    install_dist(site, "first-blocks", "first_blocks", GOOD.format(type_id="dup"), "first")
+    install_dist(site, "second-blocks", "second_blocks", GOOD.format(type_id="dup"), "second")
+    reset_default_host()
+    with pytest.raises(ob.PluginConflict) as info:
+        ob.Block.dup()
+    message = str(info.value)
+    assert "first-blocks 1.2.3" in message and "second-blocks 1.2.3" in message
+    assert ob.Block.custom_transform(lambda p: p)  # other types are unaffected
+
+
+def test_register_plugin_at_run_time() -> None:
+    @sdk.block_type("shout", codes=["shout.never"])
+    def shout(ctx: sdk.RunContext, value: sdk.Value) -> str:
+        """Upper-case the input."""
+        return value.text().upper()
+
+    plugin = types.ModuleType("shout_plugin")
+    plugin.register_block_types = sdk.hookimpl(lambda registry: registry.add(shout))
+    ob.register_plugin(plugin)
+    w = ob.new_workflow("shout")
+    blk = ob.Block.shout()
+    w.add(blk)
+    assert w.run("hey").output(blk) == "HEY"
+    assert "shout" in dir(ob.Block)
+
+    clash = types.ModuleType("clash_plugin")
+    clash.register_block_types = sdk.hookimpl(
+        lambda registry: registry.add(
+            sdk.block_type("combine", domain="transform")(lambda ctx, value: value)
+        )
+    )
+    with pytest.raises(ob.PluginConflict, match="clash_plugin"):
+        ob.register_plugin(clash)
+
+
+def test_malformed_plugin_is_refused_at_registration() -> None:
+    bad = types.ModuleType("bad_plugin")
+    bad.register_block_types = sdk.hookimpl(lambda registry, extra: None)
+    with pytest.raises(pluggy.PluginValidationError):
+        ob.register_plugin(bad)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "fragment"),
+    [
+        ({"domain": "custom:x", "codes": ["y.bad"]}, "not namespaced"),
+        ({"domain": "http", "codes": ["runtime.timeout"]}, "not namespaced"),
+        ({"codes": ["x.a"], "timeout_code": "x.b"}, "timeout_code"),
+    ],
+)
+def test_block_type_declarations_are_checked(kwargs: dict, fragment: str) -> None:
+    with pytest.raises(ValueError, match=fragment):
+        sdk.block_type("x", **kwargs)(lambda ctx, value: value)
+
+
+def test_builtin_families_pass_the_sdk_contract() -> None:
+    from orchestrator_blocks.sdk.testing import check_registry
+
+    checked = check_registry(PluginHost().registry)
+    assert {
+        "combine",
+        "custom_transform",
+        "split_lines",
+        "split_by_keys",
+        "select_first",
+        "child_workflow",
+    } <= set(checked)
