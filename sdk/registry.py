@@ -26,8 +26,9 @@ if TYPE_CHECKING:
 __all__ = ["BlockFn", "BlockType", "Registry", "SideEffect", "block_type", "code_namespace"]
 
 BlockFn = Callable[..., "Awaitable[Any] | Any"]
-Validator = Callable[[Mapping[str, Any]], None]
+Validator = Callable[[dict[str, Any]], None]
 NextFire = Callable[[Mapping[str, Any], datetime], "datetime | None"]
+WritesPredicate = Callable[[Mapping[str, Any]], bool]
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +64,7 @@ class BlockType:
     description: str = ""
     validate: Validator | None = None
     next_fire: NextFire | None = None
+    writes_when: WritesPredicate | None = None
     signature: inspect.Signature = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -90,8 +92,19 @@ class BlockType:
 
     @property
     def writes(self) -> bool:
-        """True when the type declares a side effect (it changes something outside the run)."""
+        """True when the type declares a side effect (it may change something outside)."""
         return bool(self.side_effects)
+
+    def is_write(self, config: Mapping[str, Any]) -> bool:
+        """Whether a block of this type *configured so* changes something outside the run.
+
+        Types whose effect depends on configuration (an HTTP ``GET`` reads, a ``POST``
+        writes) declare ``writes_when``; otherwise any declared side effect means a write.
+        The approval gate relies on this to find the first side-effecting step.
+        """
+        if not self.side_effects:
+            return False
+        return True if self.writes_when is None else bool(self.writes_when(config))
 
     def configure(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
         """Bind constructor arguments to the type's configuration, with defaults applied."""
@@ -129,6 +142,7 @@ def block_type(
     description: str | None = None,
     validate: Validator | None = None,
     next_fire: NextFire | None = None,
+    writes_when: WritesPredicate | None = None,
 ) -> Callable[[BlockFn], BlockType]:
     """Declare a block type; register the result with ``registry.add`` in a hookimpl.
 
@@ -136,7 +150,12 @@ def block_type(
     are the type's default policy (contract §6.4: custom types default to no timeout and no
     retries). ``timeout_code`` is the domain code reported when the executor's timeout fires
     (default: the engine's ``runtime.timeout``). ``validate(config)`` runs at construction;
-    ``next_fire(config, after)`` makes the type a schedulable trigger.
+    ``next_fire(config, after)`` makes the type a schedulable trigger (it returns the next
+    firing time strictly after ``after``, or ``None`` when it never fires again).
+    ``side_effects`` declares what the type changes outside the run ("what changes when
+    this runs"); ``writes_when(config)`` narrows that per instance (see :meth:`is_write`).
+    ``validate(config)`` may normalise values in place and raises ``ValueError`` or
+    ``TypeError`` for bad ones (reported as ``InvalidBlockConfig``).
     """
     if timeout is not None and timeout_ms is not None:
         raise ValueError("give timeout (seconds) or timeout_ms, not both")
@@ -159,6 +178,7 @@ def block_type(
             description=description if description is not None else doc.split("\n\n")[0],
             validate=validate,
             next_fire=next_fire,
+            writes_when=writes_when,
         )
 
     return decorate

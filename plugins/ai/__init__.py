@@ -1,0 +1,1 @@
+"""The ai family (being built)."""

@@ -1,0 +1,1 @@
+"""The cron family (being built)."""

@@ -1,0 +1,1 @@
+"""The file family (being built)."""

@@ -1,0 +1,1 @@
+"""The template family (being built)."""
