@@ -151,9 +151,18 @@ class PluginConflict(OrchestratorError):
 
 
 class InvalidBlockConfig(OrchestratorError, TypeError):
-    """A block constructor got arguments its type does not accept, or invalid values."""
+    """A block constructor got arguments its type does not accept, or invalid values.
+
+    A family may name its own domain code for the mistake (``cron.invalid_expression``,
+    ``template.invalid``) so the construction error carries the same code a run would.
+    """
 
     code = "block.invalid_config"
+
+    def __init__(self, message: str, *, code: str | None = None) -> None:
+        super().__init__(message)
+        if code is not None:
+            self.code = code
 
 
 def _freeze(value: Any) -> Any:
