@@ -1,10 +1,12 @@
 """Kernel overhead: µs per block for a 1,000-block chain and a 1,000-way fan-out.
 
-Each shape is run through the engine (logging as shipped: in-memory events and the JSON
-lines file) and as plain asyncio doing the same work (the same transform function awaited
-in a chain, or gathered as 1,000 tasks) in the same process, so the ratio is what the
-engine costs on this machine, whatever the machine. Prints a table and rewrites the
-"kernel overhead" section of bench/RESULTS.md.
+Each shape is run three ways in the same process: as plain asyncio doing the same work
+(the same transform function awaited in a chain, or gathered as 1,000 tasks: the
+baseline), through the engine with its sinks off (no JSON-lines file, OpenTelemetry
+disabled), and through the engine as shipped (in-memory events, the JSON-lines file, one
+span per run and per block execution, no exporter). Ratios against the baseline measured in
+the same run make the numbers comparable across machines. Prints tables and rewrites the
+"Kernel overhead" and "Logging and tracing overhead" sections of bench/RESULTS.md.
 
     python bench/bench_kernel.py [--blocks 1000] [--repeat 5]
 """
@@ -63,29 +65,34 @@ def engine_fanout(ob, n: int):  # type: ignore[no-untyped-def]
     return w
 
 
-def measure(n: int, repeat: int, logs: str) -> dict[str, tuple[float, float]]:
-    os.environ["ORCHESTRATOR_BLOCKS_LOGS"] = logs
+CONFIGS = {
+    "sinks off": {"ORCHESTRATOR_BLOCKS_LOGS": "off", "OTEL_SDK_DISABLED": "true"},
+    "as shipped": {"ORCHESTRATOR_BLOCKS_LOGS": "on", "OTEL_SDK_DISABLED": "false"},
+}
+
+
+def measure(n: int, repeat: int) -> dict[str, dict[str, float]]:
+    """Median µs per block for each shape and configuration (and the asyncio baseline)."""
     import orchestrator_blocks as ob
 
-    results = {}
+    results: dict[str, dict[str, float]] = {}
     for shape, build, plain in (
         ("chain", engine_chain, plain_chain),
         ("fan-out", engine_fanout, plain_fanout),
     ):
         wf = build(ob, n)
-        engine, base = [], []
+        samples: dict[str, list[float]] = {"asyncio": [], **{c: [] for c in CONFIGS}}
         for _ in range(repeat):
             t0 = time.perf_counter()
-            result = wf.run(0)
-            engine.append(time.perf_counter() - t0)
-            assert result.ok, result.error
-            t0 = time.perf_counter()
             asyncio.run(plain(n))
-            base.append(time.perf_counter() - t0)
-        results[shape] = (
-            statistics.median(engine) / n * 1e6,
-            statistics.median(base) / n * 1e6,
-        )
+            samples["asyncio"].append(time.perf_counter() - t0)
+            for config, env in CONFIGS.items():
+                os.environ.update(env)
+                t0 = time.perf_counter()
+                result = wf.run(0)
+                samples[config].append(time.perf_counter() - t0)
+                assert result.ok, result.error
+        results[shape] = {k: statistics.median(v) / n * 1e6 for k, v in samples.items()}
     return results
 
 
@@ -97,21 +104,36 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as home:
         os.environ["ORCHESTRATOR_BLOCKS_HOME"] = home
-        on = measure(args.blocks, args.repeat, "on")
-    lines = [
+        for var in [v for v in os.environ if v.startswith("OTEL_EXPORTER")]:
+            del os.environ[var]
+        res = measure(args.blocks, args.repeat)
+    header = (
         f"Measured {time.strftime('%Y-%m-%d')} on {platform.python_implementation()} "
         f"{platform.python_version()}, {os.cpu_count()} CPUs; {args.blocks} blocks, median of "
-        f"{args.repeat} runs (`python bench/bench_kernel.py`).",
+        f"{args.repeat} runs (`python bench/bench_kernel.py`)."
+    )
+    kernel = [
+        header,
         "",
-        "| shape | engine µs/block | plain asyncio µs/block | ratio |",
+        "| shape | engine as shipped µs/block | plain asyncio µs/block | ratio |",
         "| --- | ---: | ---: | ---: |",
     ]
-    for shape, (eng, base) in on.items():
-        lines.append(f"| {shape} | {eng:.1f} | {base:.1f} | {eng / base:.1f}x |")
-    table = "\n".join(lines)
-    print(table)
+    sinks = [
+        header,
+        "",
+        "| shape | sinks off µs/block | sinks on µs/block | logging + tracing µs/block | "
+        "on/off ratio |",
+        "| --- | ---: | ---: | ---: | ---: |",
+    ]
+    for shape, r in res.items():
+        base, off, on = r["asyncio"], r["sinks off"], r["as shipped"]
+        kernel.append(f"| {shape} | {on:.1f} | {base:.1f} | {on / base:.1f}x |")
+        sinks.append(f"| {shape} | {off:.1f} | {on:.1f} | {on - off:.1f} | {on / off:.2f}x |")
+    print("\n".join(kernel), "\n")
+    print("\n".join(sinks))
     if not args.no_write:
-        write_section("Kernel overhead", table)
+        write_section("Kernel overhead", "\n".join(kernel))
+        write_section("Logging and tracing overhead", "\n".join(sinks))
 
 
 def write_section(title: str, body: str) -> None:

@@ -107,7 +107,9 @@ class _Run:
         self.transitions.append(str(status))
         env = self.error if status.terminal else None
         if env is not None:
-            fields.update(origin=str(env.origin), domain=env.domain, code=env.code)
+            fields.update(
+                origin=str(env.origin), domain=env.domain, code=env.code, envelope=env.to_dict()
+            )
         self.log.info(_run_event(status), status=str(status), **fields)
 
     def _runtime_envelope(self, code: str, message: str, **details: Any) -> ErrorEnvelope:

@@ -180,84 +180,93 @@ async def execute_block(
         "block.type": block_type.type_id,
         "block.domain": block_type.domain,
     }
-    with services.tracing.span(f"block {ctx.block_id}", attrs) as block_span:
+    with services.tracing.span(f"block {ctx.block_id}", attrs) as span:
         attempt = 0
         while True:
             attempt += 1
             services.budget.spend()
-            delay_ms: int | None = None
-            with services.tracing.span(
-                f"attempt {attempt}", {**attrs, "block.attempt": attempt}
-            ) as span:
-                actx = ctx.evolve(
-                    attempt=attempt,
-                    ts=utc_now_iso(services.clock.now()),
-                    trace_id=span.trace_id,
-                    span_id=span.span_id,
+            actx = ctx.evolve(
+                attempt=attempt,
+                ts=utc_now_iso(services.clock.now()),
+                trace_id=span.trace_id,
+                span_id=span.span_id,
+            )
+            with structlog.contextvars.bound_contextvars(
+                block_id=actx.block_id,
+                attempt=attempt,
+                trace_id=actx.trace_id,
+                span_id=actx.span_id,
+            ):
+                actx.log.info(
+                    "block.started",
+                    block_type=block_type.type_id,
+                    max_attempts=policy.max_attempts,
+                    timeout_ms=policy.timeout_ms,
                 )
-                with structlog.contextvars.bound_contextvars(
-                    block_id=actx.block_id,
-                    attempt=attempt,
-                    trace_id=actx.trace_id,
-                    span_id=actx.span_id,
-                ):
+                started = services.clock.monotonic()
+                try:
+                    result = await _attempt(block_type, config, policy, actx, value)
+                except (asyncio.CancelledError, IterationBudgetExceeded):
+                    span.set_attribute("block.attempts", attempt)
+                    raise
+                except Exception as exc:
+                    env = envelope_from_exception(exc, block_type, actx, policy)
+                else:
                     actx.log.info(
-                        "block.started",
+                        "block.succeeded",
                         block_type=block_type.type_id,
-                        max_attempts=policy.max_attempts,
-                        timeout_ms=policy.timeout_ms,
+                        duration_ms=round((services.clock.monotonic() - started) * 1000, 3),
+                        output_kind=result.kind,
                     )
-                    started = services.clock.monotonic()
-                    try:
-                        result = await _attempt(block_type, config, policy, actx, value)
-                    except (asyncio.CancelledError, IterationBudgetExceeded):
-                        raise
-                    except Exception as exc:
-                        env = envelope_from_exception(exc, block_type, actx, policy)
-                    else:
-                        actx.log.info(
-                            "block.succeeded",
-                            block_type=block_type.type_id,
-                            duration_ms=round((services.clock.monotonic() - started) * 1000, 3),
-                            output_kind=result.kind,
-                        )
-                        block_span.set_attribute("block.attempts", attempt)
-                        return Outcome(result, None, attempt)
+                    span.set_attribute("block.attempts", attempt)
+                    return Outcome(result, None, attempt)
 
-                    duration = round((services.clock.monotonic() - started) * 1000, 3)
-                    span.record_error(env)
-                    retry = env.retry_disposition.retryable and attempt <= policy.retries
-                    if env.details.get("undeclared_code"):
-                        actx.log.warning(
-                            "block.undeclared_code",
-                            block_type=block_type.type_id,
-                            code=env.code,
-                            domain=env.domain,
-                        )
+                duration = round((services.clock.monotonic() - started) * 1000, 3)
+                retry = env.retry_disposition.retryable and attempt <= policy.retries
+                span.add_event(
+                    "attempt.failed",
+                    {"attempt": attempt, "error.code": env.code, "terminal": not retry},
+                )
+                if env.details.get("undeclared_code"):
+                    actx.log.warning(
+                        "block.undeclared_code",
+                        block_type=block_type.type_id,
+                        code=env.code,
+                        domain=env.domain,
+                    )
+                fields = _failure_fields(env)
+                if not retry:
                     actx.log.error(
                         "block.failed",
                         block_type=block_type.type_id,
                         duration_ms=duration,
-                        terminal=not retry,
-                        **_failure_fields(env),
+                        terminal=True,
+                        envelope=env.to_dict(),
+                        **fields,
                     )
-                    if not retry:
-                        block_span.set_attribute("block.attempts", attempt)
-                        block_span.record_error(env)
-                        return Outcome(Empty(), env, attempt)
-                    delay_ms = _retry_delay_ms(env, policy, actx)
-                    actx.log.warning(
-                        "block.retry_scheduled",
-                        block_type=block_type.type_id,
-                        delay_ms=delay_ms,
-                        next_attempt=attempt + 1,
-                        max_attempts=policy.max_attempts,
-                        backoff=policy.backoff.kind,
-                        **_failure_fields(env),
-                    )
-                    block_span.add_event(
-                        "retry_scheduled",
-                        {"attempt": attempt, "delay_ms": delay_ms, "error.code": env.code},
-                    )
+                    span.set_attribute("block.attempts", attempt)
+                    span.record_error(env)
+                    return Outcome(Empty(), env, attempt)
+                actx.log.error(
+                    "block.failed",
+                    block_type=block_type.type_id,
+                    duration_ms=duration,
+                    terminal=False,
+                    **fields,
+                )
+                delay_ms = _retry_delay_ms(env, policy, actx)
+                actx.log.warning(
+                    "block.retry_scheduled",
+                    block_type=block_type.type_id,
+                    delay_ms=delay_ms,
+                    next_attempt=attempt + 1,
+                    max_attempts=policy.max_attempts,
+                    backoff=policy.backoff.kind,
+                    **fields,
+                )
+                span.add_event(
+                    "retry_scheduled",
+                    {"attempt": attempt, "delay_ms": delay_ms, "error.code": env.code},
+                )
             if delay_ms:
                 await services.clock.sleep(delay_ms / 1000)

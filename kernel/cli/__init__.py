@@ -14,6 +14,7 @@ import typer
 from orchestrator_blocks.sdk import OrchestratorError
 
 from .common import UserError, err_console
+from .logs_cmd import logs_command, runs_command
 from .plugins_cmd import plugins_app
 from .run_cmd import run_command
 
@@ -28,6 +29,8 @@ app = typer.Typer(
 )
 app.add_typer(plugins_app, name="plugins")
 app.command("run")(run_command)
+app.command("logs")(logs_command)
+app.command("runs")(runs_command)
 
 
 def main(argv: list[str] | None = None) -> None:

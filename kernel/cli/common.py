@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +11,8 @@ from rich.console import Console
 
 __all__ = ["UserError", "console", "err_console", "parse_inputs"]
 
-console = Console(highlight=False)
+# Piped output keeps long lines whole (rich would wrap at 80 columns otherwise).
+console = Console(highlight=False, width=None if sys.stdout.isatty() else 200)
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 
 

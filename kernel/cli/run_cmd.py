@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -26,6 +27,10 @@ def run_command(
         int | None, typer.Option("--timeout-ms", min=1, help="End the run past this.")
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+    events: Annotated[
+        bool | None,
+        typer.Option("--events/--quiet", help="Print events as they happen (default on a TTY)."),
+    ] = None,
 ) -> None:
     """Run a workflow once. Exit code 0 when it succeeded, 1 otherwise."""
     from orchestrator_blocks.kernel.loader import WorkflowLoadError, load_workflow
@@ -37,7 +42,12 @@ def run_command(
         workflow = load_workflow(path)
     except WorkflowLoadError as exc:
         raise UserError(str(exc)) from None
-    result = workflow.run(text if text is not None else data, timeout_ms=timeout_ms)
+    from orchestrator_blocks.kernel.telemetry import sinks_installed
+    from orchestrator_blocks.kernel.telemetry.console import ConsoleSink
+
+    live = sys.stderr.isatty() and not as_json if events is None else events
+    with sinks_installed(*([ConsoleSink()] if live else [])):
+        result = workflow.run(text if text is not None else data, timeout_ms=timeout_ms)
     print_run_summary(result, as_json=as_json)
     if not result.ok:
         raise typer.Exit(1)

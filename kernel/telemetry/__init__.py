@@ -1,20 +1,34 @@
-"""Logging and tracing owned by the kernel (contract §8, DESIGN §5)."""
+"""Logging and tracing owned by the kernel (contract §8, DESIGN §5).
+
+* :mod:`.events`: the structlog pipeline; every event carries the correlation fields and
+  goes to the sinks its run installed.
+* :mod:`.jsonl`: the local JSON-lines log, on by default, safe across runs and processes.
+* :mod:`.tracing`: OpenTelemetry spans and optional OTLP export.
+* :mod:`.console`: a human renderer for terminals.
+
+One :class:`Telemetry` exists per logs directory and ``OTEL_*`` configuration, built on the
+first run that needs it (never at import time).
+"""
 
 from __future__ import annotations
 
+import os
 import threading
 from pathlib import Path
+from typing import Any
 
-from orchestrator_blocks.sdk import NoopTracing, Settings, Tracing
+from orchestrator_blocks.sdk import Settings, Tracing, utc_now_iso
 
 from .events import CORRELATION_FIELDS, EventSink, get_logger, redact, sinks_installed
-from .jsonl import JsonLinesSink, read_events
+from .jsonl import DEFAULT_MAX_BYTES, JsonLinesSink, read_events
+from .tracing import build_tracing, otel_config, shutdown_all, stderr_warning
 
 __all__ = [
     "CORRELATION_FIELDS",
     "EventSink",
     "JsonLinesSink",
     "Telemetry",
+    "flush_all",
     "get_logger",
     "read_events",
     "redact",
@@ -26,28 +40,65 @@ _OFF = {"0", "off", "false", "no"}
 
 
 class Telemetry:
-    """The sinks and the tracer runs of one ``$ORCHESTRATOR_BLOCKS_HOME`` use."""
+    """The sinks and the tracer that runs under one ``$ORCHESTRATOR_BLOCKS_HOME`` use."""
 
     def __init__(self, settings: Settings) -> None:
         self.logs_dir = settings.logs_dir
-        enabled = settings.extra.get("ORCHESTRATOR_BLOCKS_LOGS", "on").lower() not in _OFF
-        self.jsonl: JsonLinesSink | None = JsonLinesSink(self.logs_dir) if enabled else None
-        self.tracing: Tracing = NoopTracing()
+        extra = settings.extra
+        enabled = extra.get("ORCHESTRATOR_BLOCKS_LOGS", "on").lower() not in _OFF
+        max_bytes = int(extra.get("ORCHESTRATOR_BLOCKS_LOG_MAX_BYTES") or DEFAULT_MAX_BYTES)
+        self.jsonl: JsonLinesSink | None = (
+            JsonLinesSink(self.logs_dir, max_bytes=max_bytes) if enabled else None
+        )
+        self.tracing: Tracing = build_tracing(self.warn)
+
+    def warn(self, message: str) -> None:
+        """One operational warning: on stderr and in the JSON log (called from any thread)."""
+        stderr_warning(message)
+        if self.jsonl is not None:
+            event: dict[str, Any] = {"event": "telemetry.warning", "level": "warning"}
+            event.update(dict.fromkeys(CORRELATION_FIELDS))
+            event.update(ts=utc_now_iso(), message=message)
+            self.jsonl(event)
 
     def run_sinks(self) -> tuple[EventSink, ...]:
         """Sinks a root run installs besides its own in-memory event list."""
         return (self.jsonl,) if self.jsonl is not None else ()
 
+    def flush(self, timeout_ms: int = 5_000) -> None:
+        flush = getattr(self.tracing, "force_flush", None)
+        if flush is not None:
+            flush(timeout_ms)
 
-_cache: dict[tuple[Path, str], Telemetry] = {}
+
+_cache: dict[tuple[Path, str, str, tuple[tuple[str, str], ...]], Telemetry] = {}
 _lock = threading.Lock()
 
 
 def telemetry_for(settings: Settings) -> Telemetry:
-    """One telemetry per logs directory and switch, created on first use."""
-    key = (settings.logs_dir, settings.extra.get("ORCHESTRATOR_BLOCKS_LOGS", "on"))
+    """One telemetry per logs directory, log switches and ``OTEL_*`` settings."""
+    extra = settings.extra
+    key = (
+        settings.logs_dir,
+        extra.get("ORCHESTRATOR_BLOCKS_LOGS", "on"),
+        extra.get("ORCHESTRATOR_BLOCKS_LOG_MAX_BYTES", ""),
+        otel_config(os.environ),
+    )
     with _lock:
         tel = _cache.get(key)
         if tel is None:
             tel = _cache[key] = Telemetry(settings)
         return tel
+
+
+def flush_all(timeout_ms: int = 5_000) -> None:
+    """Export every finished span now (tests and short-lived commands)."""
+    with _lock:
+        telemetries = list(_cache.values())
+    for tel in telemetries:
+        tel.flush(timeout_ms)
+
+
+def shutdown() -> None:
+    """Flush and stop exporters (also registered at process exit)."""
+    shutdown_all()

@@ -75,3 +75,13 @@ def test_user_mistakes_are_one_line(tmp_path: Path, cli) -> None:
         assert fragment in res.err, (args, res)
         assert len(res.err.strip().splitlines()) == 1, res.err
         assert "Traceback" not in res.err
+
+
+def test_events_flag_prints_live_events(tmp_path: Path, cli) -> None:
+    res = cli("run", str(write(tmp_path, "wf.py", GOOD)), "--events")
+    assert res.code == 0
+    lines = res.err.splitlines()
+    assert any("run.started" in ln for ln in lines)
+    assert any("block.succeeded" in ln and "custom_transform_1#1" in ln for ln in lines)
+    quiet = cli("run", str(write(tmp_path, "wf2.py", GOOD)), "--quiet")
+    assert "block.started" not in quiet.err
