@@ -10,7 +10,13 @@ from types import ModuleType
 
 from .workflow import Workflow
 
-__all__ = ["WorkflowLoadError", "load_module", "load_workflow", "workflows_in_module"]
+__all__ = [
+    "WorkflowLoadError",
+    "load_module",
+    "load_workflow",
+    "resolve_workflow_path",
+    "workflows_in_module",
+]
 
 
 class WorkflowLoadError(Exception):
@@ -56,8 +62,40 @@ def workflows_in_module(module: ModuleType) -> list[Workflow]:
     return [v for v in vars(module).values() if isinstance(v, Workflow)]
 
 
+CONTRACT_SUFFIXES = (".yaml", ".yml")
+
+
+def resolve_workflow_path(file_or_name: str, search_dirs: list[Path] | None = None) -> Path:
+    """A path as given, or ``NAME`` looked up as ``NAME.py``/``.yaml``/``.yml`` in
+    ``search_dirs`` (default ``./workflows``)."""
+    path = Path(file_or_name)
+    if path.suffix in (".py", *CONTRACT_SUFFIXES) or path.exists():
+        return path
+    dirs = search_dirs if search_dirs is not None else [Path("workflows")]
+    for d in dirs:
+        for suffix in (".py", *CONTRACT_SUFFIXES):
+            candidate = d / f"{file_or_name}{suffix}"
+            if candidate.is_file():
+                return candidate
+    where = ", ".join(str(d) for d in dirs)
+    raise WorkflowLoadError(
+        f"{file_or_name}: no such file, and no workflow of that name in {where}"
+    )
+
+
 def load_workflow(path: Path) -> Workflow:
-    """The one workflow ``path`` exposes (``workflow = ob.new_workflow(...)``)."""
+    """The one workflow ``path`` exposes: a Python file's ``workflow``, or a YAML contract."""
+    path = Path(path)
+    if path.suffix in CONTRACT_SUFFIXES:
+        from orchestrator_blocks.sdk import OrchestratorError
+
+        from .contracts import load_contract
+
+        try:
+            workflow: Workflow = load_contract(path)
+        except OrchestratorError as exc:
+            raise WorkflowLoadError(str(exc)) from None
+        return workflow
     found = workflows_in_module(load_module(path))
     if len(found) == 1:
         return found[0]

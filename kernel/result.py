@@ -31,6 +31,8 @@ class RunResult:
     values: Mapping[str, Value] = field(default_factory=dict)
     block_ids: Mapping[int, str] = field(default_factory=dict, repr=False)
     sinks: tuple[str, ...] = ()
+    input: Any = None
+    post_actions: Mapping[str, bool] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:

@@ -18,7 +18,7 @@
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import structlog
@@ -26,7 +26,9 @@ import structlog
 from orchestrator_blocks.sdk import (
     GRAPH_ITERATION_BUDGET_EXCEEDED,
     RUNTIME_CANCELED,
+    RUNTIME_KILL_SWITCH,
     RUNTIME_TIMEOUT,
+    STATE_STORE_WRITE_FAILED,
     Budget,
     ChildOutcome,
     Empty,
@@ -41,14 +43,18 @@ from orchestrator_blocks.sdk import (
     Services,
     Settings,
     Severity,
+    StateStoreError,
     Value,
     as_value,
     execute_block,
     utc_now_iso,
 )
 
+from .config import load_settings
 from .ids import new_run_id
+from .post_actions import run_post_actions
 from .result import RunResult
+from .store import Databases, Store, StoreFacade, open_store
 from .telemetry import get_logger, sinks_installed, telemetry_for
 from .workflow import Plan, Workflow
 
@@ -78,8 +84,11 @@ class _Run:
         parent: RunContext | None,
         block_ids: dict[int, str],
         root: bool,
+        store: Store | None = None,
     ) -> None:
         self.plan = plan
+        self.store = store
+        self.guards = plan.spec.kill_switches if plan.spec is not None else ()
         self.run_id = run_id
         self.services = services
         self.input = input_value
@@ -187,6 +196,13 @@ class _Run:
             span.set_attribute("run.status", str(final))
             duration = self._ms(t0)
             self._transition(final, duration_ms=duration)
+            result = self._result(final, started_at, duration)
+            if self.root and self.plan.spec is not None:
+                done = await run_post_actions(self.plan.spec, result, self.store, self.log)
+                result = replace(result, events=tuple(self.events), post_actions=done)
+        return result
+
+    def _result(self, final: RunStatus, started_at: str, duration: float) -> RunResult:
         return RunResult(
             workflow_id=self.plan.workflow_id,
             run_id=self.run_id,
@@ -196,12 +212,13 @@ class _Run:
             error=self.error,
             errors=tuple(self.errors),
             started_at=started_at,
-            finished_at=utc_now_iso(clock.now()),
+            finished_at=utc_now_iso(self.services.clock.now()),
             duration_ms=duration,
             parent_run_id=self.ctx.parent_run_id,
             values=dict(self.outputs),
             block_ids=self.block_ids,
             sinks=self.plan.sinks,
+            input=self.input.payload,
         )
 
     def _ms(self, t0: float) -> float:
@@ -247,10 +264,57 @@ class _Run:
         )
 
         async def run() -> tuple[_Job, Outcome]:
+            if self.guards and node.block_type.is_write(node.config):
+                refusal = await self._kill_switch_refusal(ctx)
+                if refusal is not None:
+                    return job, refusal
             outcome = await execute_block(node.block_type, node.config, node.policy, ctx, value)
             return job, outcome
 
         return asyncio.create_task(run(), name=f"{self.run_id}:{job.block_id}")
+
+    async def _kill_switch_refusal(self, ctx: RunContext) -> Outcome | None:
+        """Refuse a write step while a guarding kill switch is on (checked right before it,
+        so a switch turned on mid-run stops the next write). Fails closed: a store that
+        cannot be read refuses the write too."""
+        engaged: str | None = None
+        reason = ""
+        try:
+            if self.store is None:
+                raise StateStoreError("the state store is not available")
+            for name in self.guards:
+                if await asyncio.to_thread(self.store.kill_switches.engaged, name):
+                    engaged, reason = name, f"kill switch {name!r} is on"
+                    break
+        except StateStoreError as exc:
+            engaged, reason = "?", f"cannot read kill switches ({exc})"
+        if engaged is None:
+            return None
+        env = ErrorEnvelope(
+            origin=Origin.RUNTIME,
+            domain=None,
+            code=RUNTIME_KILL_SWITCH,
+            message=f"write step {ctx.block_id!r} refused: {reason}",
+            retry_disposition=RetryDisposition.MANUAL,
+            severity=Severity.WARN,
+            workflow_id=ctx.workflow_id,
+            run_id=ctx.run_id,
+            block_id=ctx.block_id,
+            attempt=0,
+            ts=utc_now_iso(),
+            details={"kill_switch": engaged, "guards": list(self.guards)},
+        )
+        self.log.warning(
+            "block.failed",
+            block_id=ctx.block_id,
+            attempt=0,
+            terminal=True,
+            origin=str(env.origin),
+            code=env.code,
+            message=env.message,
+            envelope=env.to_dict(),
+        )
+        return Outcome(Empty(), env, 0)
 
     def _input_for(self, bid: str) -> Value:
         preds = self.plan.pred[bid]
@@ -361,6 +425,7 @@ async def _run_child(workflow: Any, value: Value, ctx: RunContext) -> ChildOutco
         parent=ctx,
         block_ids=_block_ids(workflow),
         root=False,
+        store=ctx.services.extra("kernel.store"),  # noqa: S610 - not Django
     )
     result = await run.execute(None)
     return ChildOutcome(
@@ -370,6 +435,13 @@ async def _run_child(workflow: Any, value: Value, ctx: RunContext) -> ChildOutco
         output=result.final_value,
         error=result.error,
     )
+
+
+def _open_store(settings: Settings) -> tuple[Store | None, str | None]:
+    try:
+        return open_store(settings), None
+    except StateStoreError as exc:
+        return None, str(exc)
 
 
 async def run_workflow(
@@ -384,12 +456,16 @@ async def run_workflow(
     if timeout_ms is not None and (not isinstance(timeout_ms, int) or timeout_ms <= 0):
         raise ValueError(f"timeout_ms must be a positive int or None, got {timeout_ms!r}")
     plan = workflow.plan()
-    settings = settings or Settings.from_env()
+    settings = settings or load_settings()
+    store, store_problem = _open_store(settings)
     services = Services(
         settings=settings,
         tracing=telemetry_for(settings).tracing,
         budget=Budget(plan.iteration_budget),
         child_runner=_run_child,
+        sql=Databases(store, settings) if store is not None else None,
+        store=StoreFacade(store) if store is not None else None,
+        extras={"kernel.store": store},
     )
     run = _Run(
         plan,
@@ -399,7 +475,18 @@ async def run_workflow(
         parent=None,
         block_ids=_block_ids(workflow),
         root=True,
+        store=store,
     )
+    if store_problem is not None:
+        with sinks_installed(*telemetry_for(settings).run_sinks()):
+            get_logger().error(
+                "store.unavailable",
+                workflow_id=plan.workflow_id,
+                run_id=run.run_id,
+                origin="runtime",
+                code=STATE_STORE_WRITE_FAILED,
+                message=store_problem,
+            )
     try:
         return await run.execute(timeout_ms)
     finally:

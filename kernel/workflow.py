@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 from orchestrator_blocks.sdk import BlockType, GraphInvalid, Policy
 
 from .block import Block, BlockId
+from .spec import TriggerSpec, VerifySpec, WorkflowSpec
 
 if TYPE_CHECKING:
     from .result import RunResult
@@ -70,6 +71,7 @@ class Plan:
     entries: tuple[str, ...]
     sinks: tuple[str, ...]
     iteration_budget: int
+    spec: WorkflowSpec | None = None
 
 
 class Workflow:
@@ -89,6 +91,7 @@ class Workflow:
         self._pred: dict[BlockId, list[BlockId]] = {}
         self._handlers: dict[BlockId, list[BlockId]] = {}
         self._type_counts: Counter[str] = Counter()
+        self.spec = WorkflowSpec(workflow_type=workflow_id)
         self.set_iteration_budget(iteration_budget)
 
     @property
@@ -332,6 +335,7 @@ class Workflow:
             entries=tuple(str(b) for b in self._blocks if b in core and not self._pred[b]),
             sinks=tuple(str(b) for b in self._blocks if b in core and not self._succ[b]),
             iteration_budget=self._iteration_budget,
+            spec=self.spec,
         )
 
     # -- running --------------------------------------------------------------------------
@@ -360,6 +364,57 @@ class Workflow:
             "Workflow.run() cannot be called from a running event loop; "
             "use `await workflow.run_async(...)` instead"
         )
+
+    # -- what the workflow declares (the card) ---------------------------------------------
+
+    def set_description(self, text: str) -> Workflow:
+        self.spec.description = text
+        return self
+
+    def set_risk_level(self, level: int) -> Workflow:
+        """0-5; from 3 up a human approves before the first write (see the approvals docs)."""
+        if not isinstance(level, int) or not 0 <= level <= 5:
+            raise ValueError(f"risk level must be an int from 0 to 5, got {level!r}")
+        self.spec.risk_level = level
+        return self
+
+    def enable_reflexion(self, *tags: str) -> Workflow:
+        """After every run, write a narrative of what happened to ``reflexion_log``."""
+        self.spec.reflexion = True
+        self.spec.tags = tuple(dict.fromkeys((*self.spec.tags, *tags)))
+        return self
+
+    def guard_with_kill_switches(self, *names: str) -> Workflow:
+        """Refuse every write step while one of these switches is on (checked before each)."""
+        for name in names:
+            if not name or not all(c.isalnum() or c in "_-.:" for c in name):
+                raise ValueError(f"kill switch names use letters, digits, '_-.:', got {name!r}")
+        self.spec.kill_switches = tuple(dict.fromkeys((*self.spec.kill_switches, *names)))
+        return self
+
+    def add_verify(
+        self,
+        name: str,
+        sql_check: str,
+        *,
+        expect: str = "value > 0",
+        window_s: float = 60.0,
+        database: str = "local",
+        timeout_ms: int = 30_000,
+        params: dict[str, Any] | None = None,
+    ) -> Workflow:
+        """Stage a check after every run, executed ``window_s`` later by the verify
+        scheduler (``:run_id`` is bound to the run's id in ``sql_check``)."""
+        if any(v.name == name for v in self.spec.verify):
+            raise ValueError(f"workflow {self._id!r} already has a verify check {name!r}")
+        self.spec.verify.append(
+            VerifySpec(name, sql_check, expect, window_s, database, timeout_ms, dict(params or {}))
+        )
+        return self
+
+    def set_trigger(self, trigger: TriggerSpec) -> Workflow:
+        self.spec.trigger = trigger
+        return self
 
     def __repr__(self) -> str:
         return f"<Workflow {self._id!r} blocks={len(self._blocks)}>"

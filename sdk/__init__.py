@@ -7,12 +7,14 @@ through ``ctx.log``. Retries, timeouts, spans and log enrichment are the executo
 
 from __future__ import annotations
 
+from .cohort import CohortFilterError, compile_filter
 from .context import Logger, RunContext
 from .errors import (
     GRAPH_INVALID,
     GRAPH_ITERATION_BUDGET_EXCEEDED,
     RUNTIME_CANCELED,
     RUNTIME_CODES,
+    RUNTIME_KILL_SWITCH,
     RUNTIME_PANIC,
     RUNTIME_TIMEOUT,
     STATE_STORE_WRITE_FAILED,
@@ -25,13 +27,17 @@ from .errors import (
     PluginConflict,
     RetryDisposition,
     Severity,
+    SqlError,
+    StateStoreError,
     UnknownBlockType,
     is_runtime_code,
 )
 from .executor import Outcome, envelope_from_exception, execute_block
 from .hookspecs import PROJECT, hookimpl, hookspec
+from .inputs import INPUT_TYPES, InputError, InputSpec, validate_inputs
 from .policy import DEFAULT_BACKOFF, Backoff, Policy, timeout_to_ms
 from .registry import BlockType, Registry, SideEffect, block_type, code_namespace
+from .rules import BUILTIN_FUNCTIONS, Rule, RuleError
 from .run_status import RunStatus
 from .services import (
     Budget,
@@ -42,6 +48,8 @@ from .services import (
     Services,
     Settings,
     Span,
+    SqlDatabase,
+    StoreService,
     SystemClock,
     Tracing,
     utc_now_iso,
@@ -49,12 +57,15 @@ from .services import (
 from .values import Bytes, Empty, Json, Payload, Text, Value, as_value, to_jsonable
 
 __all__ = [
+    "BUILTIN_FUNCTIONS",
     "DEFAULT_BACKOFF",
     "GRAPH_INVALID",
     "GRAPH_ITERATION_BUDGET_EXCEEDED",
+    "INPUT_TYPES",
     "PROJECT",
     "RUNTIME_CANCELED",
     "RUNTIME_CODES",
+    "RUNTIME_KILL_SWITCH",
     "RUNTIME_PANIC",
     "RUNTIME_TIMEOUT",
     "STATE_STORE_WRITE_FAILED",
@@ -65,9 +76,12 @@ __all__ = [
     "Bytes",
     "ChildOutcome",
     "Clock",
+    "CohortFilterError",
     "Empty",
     "ErrorEnvelope",
     "GraphInvalid",
+    "InputError",
+    "InputSpec",
     "InvalidBlockConfig",
     "IterationBudgetExceeded",
     "Json",
@@ -81,6 +95,8 @@ __all__ = [
     "Policy",
     "Registry",
     "RetryDisposition",
+    "Rule",
+    "RuleError",
     "RunContext",
     "RunStatus",
     "Services",
@@ -88,6 +104,10 @@ __all__ = [
     "Severity",
     "SideEffect",
     "Span",
+    "SqlDatabase",
+    "SqlError",
+    "StateStoreError",
+    "StoreService",
     "SystemClock",
     "Text",
     "Tracing",
@@ -96,6 +116,7 @@ __all__ = [
     "as_value",
     "block_type",
     "code_namespace",
+    "compile_filter",
     "envelope_from_exception",
     "execute_block",
     "hookimpl",
@@ -104,4 +125,5 @@ __all__ = [
     "timeout_to_ms",
     "to_jsonable",
     "utc_now_iso",
+    "validate_inputs",
 ]

@@ -11,7 +11,11 @@ Two kinds of things live here:
     ├── GraphInvalid          a cycle, a dangling id, an on_error to self  (graph.invalid)
     ├── UnknownBlockType      Block.<type_id> for a type no installed plugin provides
     ├── PluginConflict        two plugins claim one type id
-    └── InvalidBlockConfig    bad arguments to a block constructor
+    ├── InvalidBlockConfig    bad arguments to a block constructor
+    └── StateStoreError       the engine's store could not record something
+
+``SqlError`` classifies database failures (syntax, constraint, locked, connection) for the
+SQL family, which maps them onto its codes.
 
 Codes are plain dotted strings, namespaced by their domain (``http.timeout``). The
 engine-owned runtime codes of contract §7.2 are constants here; each block family declares
@@ -32,6 +36,7 @@ __all__ = [
     "GRAPH_ITERATION_BUDGET_EXCEEDED",
     "RUNTIME_CANCELED",
     "RUNTIME_CODES",
+    "RUNTIME_KILL_SWITCH",
     "RUNTIME_PANIC",
     "RUNTIME_TIMEOUT",
     "STATE_STORE_WRITE_FAILED",
@@ -44,6 +49,8 @@ __all__ = [
     "PluginConflict",
     "RetryDisposition",
     "Severity",
+    "SqlError",
+    "StateStoreError",
     "UnknownBlockType",
     "is_runtime_code",
 ]
@@ -54,6 +61,7 @@ RUNTIME_PANIC = "runtime.panic"
 GRAPH_INVALID = "graph.invalid"
 GRAPH_ITERATION_BUDGET_EXCEEDED = "graph.iteration_budget_exceeded"
 STATE_STORE_WRITE_FAILED = "state_store.write_failed"
+RUNTIME_KILL_SWITCH = "runtime.kill_switch_engaged"
 
 RUNTIME_CODES = frozenset(
     {
@@ -63,6 +71,7 @@ RUNTIME_CODES = frozenset(
         GRAPH_INVALID,
         GRAPH_ITERATION_BUDGET_EXCEEDED,
         STATE_STORE_WRITE_FAILED,
+        RUNTIME_KILL_SWITCH,
     }
 )
 _RUNTIME_PREFIXES = ("runtime.", "graph.", "state_store.")
@@ -148,6 +157,33 @@ class PluginConflict(OrchestratorError):
             f"block type {type_id!r} is provided by both {first} and {second}; "
             "uninstall one of them or rename the type in your plugin"
         )
+
+
+class StateStoreError(OrchestratorError):
+    """The engine's own store could not record something (``state_store.write_failed``).
+
+    Raised instead of losing the write silently; the caller decides whether to retry.
+    """
+
+    code = STATE_STORE_WRITE_FAILED
+
+
+class SqlError(Exception):
+    """A database failure, classified once at the kernel's boundary.
+
+    ``kind`` is one of ``syntax``, ``constraint``, ``locked``, ``connection``, ``timeout``
+    or ``other``; the SQL family maps kinds onto its domain codes (``sql.locked`` is
+    retried).
+    """
+
+    KINDS = ("syntax", "constraint", "locked", "connection", "timeout", "other")
+
+    def __init__(self, kind: str, message: str) -> None:
+        if kind not in self.KINDS:
+            raise ValueError(f"SqlError kind must be one of {self.KINDS}, got {kind!r}")
+        super().__init__(message)
+        self.kind = kind
+        self.message = message
 
 
 class InvalidBlockConfig(OrchestratorError, TypeError):

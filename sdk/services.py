@@ -37,6 +37,8 @@ __all__ = [
     "Services",
     "Settings",
     "Span",
+    "SqlDatabase",
+    "StoreService",
     "SystemClock",
     "Tracing",
     "utc_now_iso",
@@ -156,6 +158,36 @@ class ChildRunner(Protocol):
     async def __call__(self, workflow: Any, value: Value, ctx: RunContext) -> ChildOutcome: ...
 
 
+class SqlDatabase(Protocol):
+    """A named database a block may query (``databases:`` in the config; ``local`` is the
+    engine's own store). Statements take bound parameters only (``:name`` style); failures
+    raise :class:`SqlError` with a kind."""
+
+    name: str
+
+    async def query(
+        self, sql: str, params: Mapping[str, Any] | None = None
+    ) -> list[dict[str, Any]]: ...
+
+    async def execute(self, sql: str, params: Mapping[str, Any] | None = None) -> int: ...
+
+
+class StoreService(Protocol):
+    """The slice of the engine's store that block families may use."""
+
+    async def record_event(
+        self,
+        event_type: str,
+        payload: Mapping[str, Any],
+        idempotency_key: str,
+        *,
+        workflow_id: str | None = None,
+        run_id: str | None = None,
+    ) -> tuple[int, bool]: ...
+
+    async def kill_switch_engaged(self, name: str) -> bool: ...
+
+
 def _env_path(env: Mapping[str, str], name: str, default: Path) -> Path:
     raw = env.get(name)
     return Path(raw).expanduser() if raw else default
@@ -182,6 +214,7 @@ class Settings:
     ai_model: str | None = None
     db_url: SecretStr | None = None
     approver: str | None = None
+    databases: Mapping[str, SecretStr] = field(default_factory=dict)
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -224,6 +257,8 @@ class Services:
         tracing: Tracing | None = None,
         budget: Budget | None = None,
         child_runner: ChildRunner | None = None,
+        sql: Callable[[str], SqlDatabase] | None = None,
+        store: StoreService | None = None,
         extras: Mapping[str, Any] | None = None,
     ) -> None:
         self.settings = settings
@@ -231,6 +266,8 @@ class Services:
         self.tracing: Tracing = tracing or NoopTracing()
         self.budget = budget or Budget(1_000_000)
         self._child_runner = child_runner
+        self._sql = sql
+        self._store = store
         self._resources: dict[str, tuple[Any, Callable[[Any], Any] | None]] = {}
         self._extras = dict(extras or {})
 
@@ -240,6 +277,20 @@ class Services:
         if self._child_runner is None:
             raise RuntimeError("this run context cannot start child workflows")
         return await self._child_runner(workflow, value, ctx)
+
+    def sql(self, database: str = "local") -> SqlDatabase:
+        """The named database (``local``: the engine's store). Unknown names raise
+        ``LookupError`` listing the configured ones."""
+        if self._sql is None:
+            raise LookupError("this run has no SQL databases configured")
+        return self._sql(database)
+
+    @property
+    def store(self) -> StoreService:
+        """The engine's store (event ledger, kill switches, ...)."""
+        if self._store is None:
+            raise LookupError("this run has no state store")
+        return self._store
 
     def resource(
         self,

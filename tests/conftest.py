@@ -53,3 +53,31 @@ def cli(capsys: pytest.CaptureFixture[str]):
         return CliResult(code, captured.out, captured.err)
 
     return run
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    """A real PostgreSQL server for the session, or a skip that says why there is none."""
+    from support.postgres import start_postgres
+
+    server = start_postgres()
+    if isinstance(server, str):
+        print(f"\nPostgreSQL tests skipped: {server}")
+        pytest.skip(f"PostgreSQL unavailable: {server}")
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def postgres_url(postgres_server) -> str:
+    """A fresh, empty database on the session's PostgreSQL server."""
+    import uuid
+
+    import sqlalchemy
+
+    name = f"ob_{uuid.uuid4().hex[:12]}"
+    admin = sqlalchemy.create_engine(postgres_server.url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sqlalchemy.text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    return postgres_server.url.rsplit("/", 1)[0] + f"/{name}"

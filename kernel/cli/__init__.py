@@ -17,6 +17,7 @@ from .common import UserError, err_console
 from .logs_cmd import logs_command, runs_command
 from .plugins_cmd import plugins_app
 from .run_cmd import run_command
+from .store_cmd import events_app, kill_app, reflexion_app, verify_app
 
 __all__ = ["UserError", "app", "main"]
 
@@ -31,6 +32,10 @@ app.add_typer(plugins_app, name="plugins")
 app.command("run")(run_command)
 app.command("logs")(logs_command)
 app.command("runs")(runs_command)
+app.add_typer(kill_app, name="kill")
+app.add_typer(events_app, name="events")
+app.add_typer(reflexion_app, name="reflexion")
+app.add_typer(verify_app, name="verify")
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -14,7 +14,13 @@ from .common import UserError, console, err_console, parse_inputs
 
 
 def run_command(
-    path: Annotated[Path, typer.Argument(help="A Python file exposing `workflow`.")],
+    path: Annotated[
+        str,
+        typer.Argument(
+            help="A Python file exposing `workflow`, a YAML contract, or a name in ./workflows.",
+            metavar="FILE_OR_NAME",
+        ),
+    ],
     inputs: Annotated[
         list[str] | None,
         typer.Option("--input", "-i", help="Run input NAME=VALUE (repeatable; JSON values)."),
@@ -33,15 +39,28 @@ def run_command(
     ] = None,
 ) -> None:
     """Run a workflow once. Exit code 0 when it succeeded, 1 otherwise."""
-    from orchestrator_blocks.kernel.loader import WorkflowLoadError, load_workflow
+    from orchestrator_blocks.kernel.loader import (
+        WorkflowLoadError,
+        load_workflow,
+        resolve_workflow_path,
+    )
 
     data = parse_inputs(inputs, input_file)
     if text is not None and data is not None:
         raise UserError("give either --text or --input/--input-file, not both")
     try:
-        workflow = load_workflow(path)
+        workflow = load_workflow(resolve_workflow_path(path))
     except WorkflowLoadError as exc:
         raise UserError(str(exc)) from None
+    contract = workflow.spec.contract
+    if contract is not None:
+        from orchestrator_blocks.kernel.contracts import input_specs
+        from orchestrator_blocks.sdk import InputError, validate_inputs
+
+        try:
+            data = validate_inputs(input_specs(contract), data or {})
+        except InputError as exc:
+            raise UserError(f"{workflow.id}: {exc}") from None
     from orchestrator_blocks.kernel.telemetry import sinks_installed
     from orchestrator_blocks.kernel.telemetry.console import ConsoleSink
 

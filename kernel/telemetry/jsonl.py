@@ -104,15 +104,13 @@ class JsonLinesSink:
         data = encode_event(event)
         day = datetime.now(UTC).strftime("%Y-%m-%d")
         with self._lock:
+            if self._fd is not None and day == self._day:
+                # Other processes append too: the size on disk decides when to roll over.
+                self._written = os.fstat(self._fd).st_size
             if self._fd is None or day != self._day or self._written >= self.max_bytes:
-                if self._fd is not None and day == self._day:
-                    # Another process may have grown the file too: re-check on disk.
-                    self._written = os.fstat(self._fd).st_size
-                if self._fd is None or day != self._day or self._written >= self.max_bytes:
-                    self._open(day)
+                self._open(day)
             assert self._fd is not None
             os.write(self._fd, data)
-            self._written += len(data)
 
     def close(self) -> None:
         with self._lock:

@@ -1,0 +1,180 @@
+"""The engine's durable local store (DESIGN §6), reached by plugins only through services.
+
+:func:`open_store` gives the store for the current settings: SQLite at
+``$ORCHESTRATOR_BLOCKS_HOME/state.db`` by default, or ``ORCHESTRATOR_BLOCKS_DB_URL``; it is
+migrated on first open in a process. :class:`Databases` is the ``sql`` service blocks
+query (``local`` plus the ``databases:`` of the config file).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Mapping
+from typing import Any
+
+from sqlalchemy import Connection, text
+
+from orchestrator_blocks.sdk import Settings, SqlError
+
+from .engine import StoreEngine, classify, normalize_url, redact_url
+from .records import EventRecord, KillSwitches, Ledger, RunLog, VerifyCheck, VerifyChecks
+
+__all__ = [
+    "Databases",
+    "EventRecord",
+    "Store",
+    "StoreFacade",
+    "VerifyCheck",
+    "classify",
+    "open_store",
+    "store_url",
+]
+
+_WRITE_KEYWORDS = ("insert", "update", "delete", "create", "drop", "alter", "replace", "upsert")
+
+
+class Store:
+    """The engine's tables behind one engine: run log, ledger, switches, verify checks."""
+
+    def __init__(self, url: str) -> None:
+        self.engine = StoreEngine(url)
+        self.runs = RunLog(self.engine)
+        self.ledger = Ledger(self.engine)
+        self.kill_switches = KillSwitches(self.engine)
+        self.verify = VerifyChecks(self.engine)
+
+    @property
+    def label(self) -> str:
+        return self.engine.label
+
+    def migrate(self, target: int | None = None) -> list[int]:
+        return self.engine.migrate(target)
+
+    def version(self) -> int:
+        return self.engine.version()
+
+
+def store_url(settings: Settings) -> str:
+    if settings.db_url is not None:
+        return normalize_url(settings.db_url.get_secret_value())
+    return f"sqlite:///{settings.state_db}"
+
+
+_stores: dict[str, Store] = {}
+_lock = threading.Lock()
+
+
+def open_store(settings: Settings) -> Store:
+    """The (migrated) store for these settings; one per database URL per process."""
+    url = store_url(settings)
+    with _lock:
+        store = _stores.get(url)
+        if store is None:
+            store = Store(url)
+            store.migrate()
+            _stores[url] = store
+        return store
+
+
+def forget_stores() -> None:
+    """Dispose every cached store (tests that delete their database files)."""
+    with _lock:
+        for store in _stores.values():
+            store.engine.dispose()
+        _stores.clear()
+
+
+class _SqlDatabase:
+    """One named database as the SDK's ``SqlDatabase`` (bound parameters only)."""
+
+    def __init__(self, name: str, engine: StoreEngine) -> None:
+        self.name = name
+        self._engine = engine
+
+    @staticmethod
+    def _writes(sql: str) -> bool:
+        head = sql.lstrip().split(None, 1)[0].lower() if sql.strip() else ""
+        return head in _WRITE_KEYWORDS or " returning " in sql.lower()
+
+    async def query(
+        self,
+        sql: str,
+        params: Mapping[str, Any] | None = None,
+        *,
+        timeout_s: float | None = None,
+    ) -> list[dict[str, Any]]:
+        def run(conn: Connection) -> list[dict[str, Any]]:
+            result = conn.execute(text(sql), dict(params or {}))
+            return [dict(r) for r in result.mappings().all()] if result.returns_rows else []
+
+        return await asyncio.to_thread(
+            self._engine.run_sql, run, write=self._writes(sql), timeout_s=timeout_s
+        )
+
+    async def execute(self, sql: str, params: Mapping[str, Any] | None = None) -> int:
+        def run(conn: Connection) -> int:
+            return int(conn.execute(text(sql), dict(params or {})).rowcount or 0)
+
+        return await asyncio.to_thread(self._engine.run_sql, run, write=True)
+
+
+class Databases:
+    """The ``sql`` service: ``local`` is the store; other names come from the config."""
+
+    def __init__(self, store: Store, settings: Settings) -> None:
+        self._store = store
+        self._urls = {
+            name: secret.get_secret_value() for name, secret in settings.databases.items()
+        }
+        self._engines: dict[str, StoreEngine] = {}
+
+    def names(self) -> list[str]:
+        return ["local", *sorted(self._urls)]
+
+    def __call__(self, name: str = "local") -> _SqlDatabase:
+        if name == "local":
+            return _SqlDatabase(name, self._store.engine)
+        if name not in self._urls:
+            raise LookupError(
+                f"no database named {name!r}; configured: {', '.join(self.names())} "
+                "(add it under `databases:` in config.yaml)"
+            )
+        if name not in self._engines:
+            try:
+                self._engines[name] = StoreEngine(self._urls[name])
+            except Exception as exc:
+                raise SqlError("connection", f"database {name!r}: {exc}") from None
+        return _SqlDatabase(name, self._engines[name])
+
+
+class StoreFacade:
+    """The SDK's ``StoreService``: what block families may do with the engine's store."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    async def record_event(
+        self,
+        event_type: str,
+        payload: Mapping[str, Any],
+        idempotency_key: str,
+        *,
+        workflow_id: str | None = None,
+        run_id: str | None = None,
+    ) -> tuple[int, bool]:
+        return await asyncio.to_thread(
+            self._store.ledger.record,
+            event_type,
+            payload,
+            idempotency_key,
+            workflow_id=workflow_id,
+            run_id=run_id,
+        )
+
+    async def kill_switch_engaged(self, name: str) -> bool:
+        return await asyncio.to_thread(self._store.kill_switches.engaged, name)
+
+
+def describe(store: Store) -> str:
+    return redact_url(store.engine.url)

@@ -1,0 +1,19 @@
+"""The SQL family: parameterised queries against a named database (card §3 "context").
+
+``Block.d1_query(sql, params=None, *, database="local", ...)`` (also ``sql_query``) runs
+one statement through the kernel's ``sql`` service and outputs the rows as ``Json``.
+User input never becomes SQL text: values are bound parameters, and a cohort filter is
+compiled over an allow-list of columns into the ``__filter__`` placeholder.
+"""
+
+from __future__ import annotations
+
+from orchestrator_blocks import sdk
+
+from .blocks import BLOCK_TYPES
+
+
+@sdk.hookimpl
+def register_block_types(registry: sdk.Registry) -> None:
+    for block_type in BLOCK_TYPES:
+        registry.add(block_type)

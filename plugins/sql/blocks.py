@@ -1,0 +1,168 @@
+"""``d1_query`` / ``sql_query``: one parameterised statement, rows out as ``Json``."""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from orchestrator_blocks import sdk
+
+DOMAIN = "sql"
+SYNTAX = "sql.syntax"
+CONSTRAINT = "sql.constraint"
+LOCKED = "sql.locked"
+CONNECTION = "sql.connection"
+FAILED = "sql.failed"
+INVALID_REQUEST = "sql.invalid_request"
+CODES = (SYNTAX, CONSTRAINT, LOCKED, CONNECTION, FAILED, INVALID_REQUEST)
+
+FILTER_PLACEHOLDER = "__filter__"
+_KIND_TO_CODE = {
+    "syntax": (SYNTAX, sdk.RetryDisposition.NEVER),
+    "constraint": (CONSTRAINT, sdk.RetryDisposition.NEVER),
+    "locked": (LOCKED, sdk.RetryDisposition.BACKOFF),
+    "connection": (CONNECTION, sdk.RetryDisposition.BACKOFF),
+    "timeout": (LOCKED, sdk.RetryDisposition.BACKOFF),
+    "other": (FAILED, sdk.RetryDisposition.NEVER),
+}
+_WRITES = ("insert", "update", "delete", "replace", "create", "drop", "alter", "upsert", "merge")
+_PARAM_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def _strip_literals(sql: str) -> str:
+    return re.sub(r"'(?:[^']|'')*'", "''", sql)
+
+
+def statement_writes(sql: str) -> bool:
+    head = sql.lstrip().split(None, 1)[0].lower() if sql.strip() else ""
+    return head in _WRITES
+
+
+def _validate(config: dict[str, Any]) -> None:
+    sql = config["sql"]
+    if not isinstance(sql, str) or not sql.strip():
+        raise ValueError("sql must be a non-empty statement")
+    bare = _strip_literals(sql)
+    if ";" in bare.rstrip().rstrip(";"):
+        raise ValueError("one statement per block: remove the ';' between statements")
+    if "--" in bare or "/*" in bare:
+        raise ValueError("SQL comments are not allowed in block statements")
+    has_filter = FILTER_PLACEHOLDER in bare
+    if has_filter != bool(config["filter_input"]):
+        raise ValueError(f"{FILTER_PLACEHOLDER} in the statement and filter_input go together")
+    if has_filter and not config["filter_columns"]:
+        raise ValueError("filter_columns must list the columns a cohort filter may use")
+    for name in config["params"] or {}:
+        if not _PARAM_NAME.match(str(name)):
+            raise ValueError(f"parameter names are identifiers, got {name!r}")
+    for name in config["params_from_input"] or {}:
+        if not _PARAM_NAME.match(str(name)):
+            raise ValueError(f"parameter names are identifiers, got {name!r}")
+    if not isinstance(config["database"], str) or not config["database"]:
+        raise ValueError("database must be a configured database name (default 'local')")
+    if config["filter_columns"]:
+        sdk.compile_filter(None, config["filter_columns"])
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dt.datetime | dt.date | dt.time):
+        return value.isoformat()
+    if isinstance(value, decimal.Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, bytes | bytearray | memoryview):
+        return bytes(value).hex()
+    return value
+
+
+def _inputs(value: sdk.Value) -> Mapping[str, Any]:
+    data = value.payload if isinstance(value, sdk.Json) else None
+    if isinstance(data, Mapping):
+        inner = data.get("inputs")
+        return inner if isinstance(inner, Mapping) else data
+    return {}
+
+
+@sdk.block_type(
+    "d1_query",
+    domain=DOMAIN,
+    codes=CODES,
+    timeout=30,
+    retries=2,
+    timeout_code=None,
+    side_effects=[sdk.SideEffect("SQL", "database", "INSERT/UPDATE/DELETE")],
+    writes_when=lambda cfg: statement_writes(cfg["sql"]),
+    validate=_validate,
+)
+async def d1_query(
+    ctx: sdk.RunContext,
+    value: sdk.Value,
+    sql: str,
+    params: Mapping[str, Any] | None = None,
+    *,
+    database: str = "local",
+    filter_input: str | None = None,
+    filter_columns: list[str] | None = None,
+    params_from_input: Mapping[str, str] | None = None,
+    one: bool = False,
+) -> sdk.Value:
+    """Run one parameterised SQL statement on a named database; rows out as JSON.
+
+    ``params`` binds literal values (``:name`` in the statement); ``params_from_input``
+    binds values of the run's inputs; ``filter_input`` names the input holding a cohort
+    filter, compiled over ``filter_columns`` into ``__filter__``. ``one=True`` outputs the
+    first row (or null) instead of the list.
+    """
+    inputs = _inputs(value)
+    bound: dict[str, Any] = dict(params or {})
+    for param, input_name in (params_from_input or {}).items():
+        if input_name not in inputs:
+            raise sdk.BlockError(
+                INVALID_REQUEST, f"input {input_name!r} (for :{param}) was not given"
+            )
+        bound[param] = inputs[input_name]
+    statement = sql
+    if filter_input:
+        try:
+            fragment, filter_params = sdk.compile_filter(
+                inputs.get(filter_input), filter_columns or [], prefix="cohort_"
+            )
+        except sdk.CohortFilterError as exc:
+            raise sdk.BlockError(INVALID_REQUEST, str(exc)) from None
+        statement = sql.replace(FILTER_PLACEHOLDER, f"({fragment})")
+        bound.update(filter_params)
+    try:
+        db = ctx.services.sql(database)
+        rows = await db.query(statement, bound)
+    except sdk.SqlError as exc:
+        code, disposition = _KIND_TO_CODE[exc.kind]
+        raise sdk.BlockError(
+            code,
+            f"{database}: {exc.message}",
+            retry_disposition=disposition,
+            details={"database": database, "kind": exc.kind},
+        ) from None
+    except LookupError as exc:
+        raise sdk.BlockError(INVALID_REQUEST, str(exc)) from None
+    out = [{k: _jsonable(v) for k, v in row.items()} for row in rows]
+    ctx.log.info("sql.query", database=database, rows=len(out), writes=statement_writes(sql))
+    if one:
+        return sdk.Json(out[0] if out else None)
+    return sdk.Json(out)
+
+
+sql_query = sdk.BlockType(
+    type_id="sql_query",
+    fn=d1_query.fn,
+    domain=DOMAIN,
+    codes=d1_query.codes,
+    default_policy=d1_query.default_policy,
+    side_effects=d1_query.side_effects,
+    description=d1_query.description,
+    validate=d1_query.validate,
+    writes_when=d1_query.writes_when,
+)
+
+BLOCK_TYPES = (d1_query, sql_query)

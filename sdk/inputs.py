@@ -1,0 +1,136 @@
+"""Declared workflow inputs and their validation (card §2 "Inputs required").
+
+Used twice with the same rules: by the CLI before anything runs (a bad ``--input`` is one
+clear line, nothing started) and by the workflow's own first block (so runs started by the
+scheduler or by an event are validated too).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from .cohort import CohortFilterError, compile_filter
+from .errors import OrchestratorError
+
+__all__ = ["INPUT_TYPES", "InputError", "InputSpec", "validate_inputs"]
+
+INPUT_TYPES = (
+    "string",
+    "text",
+    "integer",
+    "number",
+    "boolean",
+    "list",
+    "object",
+    "email",
+    "cohort_filter",
+)
+
+
+class InputError(OrchestratorError):
+    code = "inputs.invalid"
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    name: str
+    type: str = "string"
+    required: bool = False
+    default: Any = None
+    description: str = ""
+    columns: tuple[str, ...] = ()
+    max_length: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.type not in INPUT_TYPES:
+            raise ValueError(
+                f"input {self.name!r}: type must be one of {', '.join(INPUT_TYPES)}, "
+                f"got {self.type!r}"
+            )
+        if self.type == "cohort_filter" and not self.columns:
+            raise ValueError(f"input {self.name!r}: a cohort_filter needs its allowed columns")
+
+    def coerce(self, value: Any) -> Any:
+        """The value converted to the declared type; raises ``InputError`` naming the input."""
+        t = self.type
+        try:
+            if t in ("string", "text", "email"):
+                if not isinstance(value, str):
+                    value = str(value)
+                if t == "email" and ("@" not in value or value.strip() != value):
+                    raise ValueError("not an email address")
+                if self.max_length is not None and len(value) > self.max_length:
+                    raise ValueError(f"longer than {self.max_length} characters")
+                return value
+            if t == "integer":
+                if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+                    raise ValueError("not a whole number")
+                return int(value)
+            if t == "number":
+                if isinstance(value, bool):
+                    raise ValueError("not a number")
+                return float(value)
+            if t == "boolean":
+                if isinstance(value, bool):
+                    return value
+                if str(value).lower() in ("true", "yes", "1", "on"):
+                    return True
+                if str(value).lower() in ("false", "no", "0", "off"):
+                    return False
+                raise ValueError("not true or false")
+            if t == "list":
+                if isinstance(value, str):
+                    return [v.strip() for v in value.split(",") if v.strip()]
+                if not isinstance(value, list | tuple):
+                    raise ValueError("not a list")
+                return list(value)
+            if t == "object":
+                if not isinstance(value, Mapping):
+                    raise ValueError("not an object")
+                return dict(value)
+            if t == "cohort_filter":
+                if not isinstance(value, str | Mapping):
+                    raise ValueError("a cohort filter is text or an object")
+                compile_filter(value, self.columns)
+                return value
+        except CohortFilterError as exc:
+            raise InputError(f"input {self.name!r}: {exc}") from None
+        except (TypeError, ValueError) as exc:
+            raise InputError(f"input {self.name!r} ({t}): {exc}: {value!r:.80}") from None
+        raise InputError(f"input {self.name!r}: unsupported type {t!r}")
+
+
+def validate_inputs(
+    specs: Mapping[str, InputSpec] | list[InputSpec],
+    given: Mapping[str, Any] | None,
+    *,
+    strict: bool = True,
+) -> dict[str, Any]:
+    """Every declared input, coerced, defaults applied (``None`` for optional ones not
+    given). ``strict`` rejects names that are not declared."""
+    by_name = {s.name: s for s in specs} if isinstance(specs, list) else dict(specs)
+    given = dict(given or {})
+    if strict:
+        unknown = sorted(set(given) - set(by_name))
+        if unknown:
+            raise InputError(
+                f"unknown input{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))}; "
+                f"this workflow takes: {', '.join(sorted(by_name)) or '(none)'}"
+            )
+    out: dict[str, Any] = {}
+    missing = []
+    for name, spec in by_name.items():
+        if name in given and given[name] is not None:
+            out[name] = spec.coerce(given[name])
+        elif spec.required:
+            missing.append(name)
+        else:
+            out[name] = spec.default
+    if missing:
+        raise InputError(
+            f"missing required input{'s' if len(missing) > 1 else ''} "
+            f"{', '.join(map(repr, missing))} (pass --input NAME=VALUE)"
+        )
+    return out
