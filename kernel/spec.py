@@ -62,4 +62,5 @@ class WorkflowSpec:
     kill_switches: tuple[str, ...] = ()
     verify: list[VerifySpec] = field(default_factory=list)
     trigger: TriggerSpec = field(default_factory=TriggerSpec)
+    allow_overlap: bool = False
     contract: Any = None

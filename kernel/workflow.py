@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
-from orchestrator_blocks.sdk import BlockType, GraphInvalid, Policy
+from orchestrator_blocks.sdk import BlockType, GraphInvalid, Policy, Rule
 
 from .block import Block, BlockId
 from .spec import TriggerSpec, VerifySpec, WorkflowSpec
@@ -414,6 +414,23 @@ class Workflow:
 
     def set_trigger(self, trigger: TriggerSpec) -> Workflow:
         self.spec.trigger = trigger
+        return self
+
+    def trigger_on_event(self, event_type: str, *, filter: str | None = None) -> Workflow:
+        """Let ``serve`` start this workflow once per ledger event of ``event_type`` (whose
+        payload becomes the run input); ``filter`` is a rule over ``event`` and ``payload``,
+        e.g. ``payload["plan"] == "trial"``."""
+        if not event_type or not isinstance(event_type, str):
+            raise ValueError("event_type must be a non-empty string such as 'customer.created'")
+        if filter is not None:
+            Rule(filter, names=("event", "payload"), label=f"{self._id} trigger filter")
+        self.spec.trigger = TriggerSpec(kind="event", event=event_type, filter=filter)
+        return self
+
+    def set_allow_overlap(self, allow: bool = True) -> Workflow:
+        """Let ``serve`` start a scheduled run while the previous one is still going
+        (off by default: such a firing is skipped and logged)."""
+        self.spec.allow_overlap = bool(allow)
         return self
 
     def __repr__(self) -> str:

@@ -14,9 +14,11 @@ import typer
 from orchestrator_blocks.sdk import OrchestratorError
 
 from .common import UserError, err_console
+from .explain_cmd import explain_command
 from .logs_cmd import logs_command, runs_command
 from .plugins_cmd import plugins_app
 from .run_cmd import run_command
+from .serve_cmd import serve_command
 from .store_cmd import events_app, kill_app, reflexion_app, verify_app
 
 __all__ = ["UserError", "app", "main"]
@@ -32,6 +34,8 @@ app.add_typer(plugins_app, name="plugins")
 app.command("run")(run_command)
 app.command("logs")(logs_command)
 app.command("runs")(runs_command)
+app.command("serve")(serve_command)
+app.command("explain")(explain_command)
 app.add_typer(kill_app, name="kill")
 app.add_typer(events_app, name="events")
 app.add_typer(reflexion_app, name="reflexion")
