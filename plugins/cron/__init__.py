@@ -1,1 +1,89 @@
-"""The cron family (being built)."""
+"""The cron family: ``cron``, the trigger block of scheduled workflows.
+
+The block type carries ``next_fire(config, after)`` (see :mod:`.schedule`), which a
+scheduler calls to know when to start the next run. In a run, the block outputs the firing
+time as ``Text`` (ISO 8601, UTC, whole seconds, e.g. ``2026-02-08T09:15:00Z``): the
+scheduled time when the run was started for one (the kernel service
+``trigger.fire_time``), else the current time truncated to the second. Codes are in
+:mod:`.codes`. Defaults follow contract §6.3: no timeout, no retries.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from orchestrator_blocks import sdk
+
+from .codes import CODES, DOMAIN, INVALID_EXPRESSION, RUNTIME_ERROR
+from .schedule import next_fire, problem
+
+__all__ = ["FIRE_TIME_SERVICE", "cron"]
+
+FIRE_TIME_SERVICE = "trigger.fire_time"
+"""``ctx.services.extra(...)`` name of the scheduled firing time a scheduler may lend the
+run (a timezone-aware ``datetime`` or an ISO 8601 string with an offset)."""
+
+
+def _validate(config: dict[str, Any]) -> None:
+    reason = problem(config["expr"])
+    if reason is not None:
+        raise sdk.InvalidBlockConfig(f"Block.cron: {reason}", code=INVALID_EXPRESSION)
+
+
+def _scheduled(ctx: sdk.RunContext) -> datetime | None:
+    try:
+        raw = ctx.services.extra(FIRE_TIME_SERVICE)  # noqa: S610 - not Django
+    except LookupError:
+        return None
+    if raw is None:
+        return None
+    when = raw
+    if isinstance(raw, str):
+        try:
+            when = datetime.fromisoformat(raw)
+        except ValueError:
+            when = None
+    if not isinstance(when, datetime) or when.utcoffset() is None:
+        raise sdk.BlockError(
+            RUNTIME_ERROR,
+            f"the run's firing time ({FIRE_TIME_SERVICE}) must be a timezone-aware datetime "
+            f"or ISO 8601 string with an offset, got {raw!r}",
+            details={"fire_time": repr(raw)},
+        )
+    return when
+
+
+def _now(ctx: sdk.RunContext) -> datetime:
+    now = ctx.clock.now()
+    return now.replace(tzinfo=UTC) if now.utcoffset() is None else now
+
+
+@sdk.block_type(
+    "cron",
+    domain=DOMAIN,
+    codes=CODES,
+    timeout=None,
+    retries=0,
+    validate=_validate,
+    next_fire=next_fire,
+)
+def cron(ctx: sdk.RunContext, value: sdk.Value, expr: str) -> sdk.Value:
+    """Trigger on a cron schedule; output the firing time as ``Text`` (ISO 8601, UTC).
+
+    ``expr`` has 5 fields (``min hour dom mon dow``), 6 (seconds first) or 7 (seconds
+    first, year last, e.g. ``"0 */15 * * * * *"``). An invalid expression fails at
+    construction with code ``cron.invalid_expression``. The input is ignored. The output
+    is the scheduled firing time when a scheduler started the run, else the current time
+    truncated to the second.
+    """
+    scheduled = _scheduled(ctx)
+    fired = (scheduled or _now(ctx)).astimezone(UTC).replace(microsecond=0)
+    stamp = fired.isoformat(timespec="seconds").replace("+00:00", "Z")
+    ctx.log.info("cron.fired", expr=expr, fire_time=stamp, scheduled=scheduled is not None)
+    return sdk.Text(stamp)
+
+
+@sdk.hookimpl
+def register_block_types(registry: sdk.Registry) -> None:
+    registry.add(cron)

@@ -1,1 +1,20 @@
-"""The file family (being built)."""
+"""The file family: ``file_read``, ``file_write``, ``list_directory`` under the files root.
+
+Every path is confined to ``ORCHESTRATOR_BLOCKS_FILES_ROOT`` (default: the working
+directory); leaving it (``..``, an absolute path elsewhere, a symlink pointing out) is
+``file.invalid_path``. Codes and their retry dispositions are in :mod:`.codes`; the one
+translation of ``OSError`` into them is in :mod:`.paths`. Defaults follow contract §6.3:
+no timeout, no retries.
+"""
+
+from __future__ import annotations
+
+from orchestrator_blocks import sdk
+
+from .blocks import BLOCK_TYPES
+
+
+@sdk.hookimpl
+def register_block_types(registry: sdk.Registry) -> None:
+    for block_type in BLOCK_TYPES:
+        registry.add(block_type)

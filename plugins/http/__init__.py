@@ -1,1 +1,20 @@
-"""The http family (being built)."""
+"""The http family: ``http_request``, HTTP calls on one shared ``httpx.AsyncClient`` per run.
+
+Codes (contract §7.5's baseline plus ``http.connection`` and ``http.invalid_response``) are
+in :mod:`.codes`; httpx exceptions and HTTP statuses become codes once, in :mod:`.classify`;
+what may be logged about a request is decided in :mod:`.redaction`. Defaults follow
+contract §6.3: timeout 30 s, 2 retries, ``exp(1s, x2, jitter 20%, cap 30s)``.
+"""
+
+from __future__ import annotations
+
+from orchestrator_blocks import sdk
+
+from .http_request import http_request
+
+__all__ = ["http_request", "register_block_types"]
+
+
+@sdk.hookimpl
+def register_block_types(registry: sdk.Registry) -> None:
+    registry.add(http_request)

@@ -1,1 +1,88 @@
-"""The template family (being built)."""
+"""The template family: ``template_handlebars``, Handlebars templates rendered by pybars3.
+
+Codes and their dispositions are in :mod:`.codes`; pybars is wrapped, and its failures
+classified, in :mod:`.engine`; what a template sees of the input is :mod:`.data`.
+Defaults follow contract §6.3/§6.5: no timeout, no retries.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from orchestrator_blocks import sdk
+
+from .codes import CODES, DOMAIN, INVALID, RENDER_FAILED
+from .data import view
+from .engine import TemplateFailure, compile_template, render
+
+__all__ = ["template_handlebars"]
+
+
+def _validate(config: dict[str, Any]) -> None:
+    template, partials = config["template"], config["partials"]
+    if not isinstance(template, str):
+        raise TypeError(f"template must be a string, not {type(template).__name__}")
+    if partials is not None:
+        if not isinstance(partials, Mapping) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in partials.items()
+        ):
+            raise TypeError("partials must map partial names to template strings")
+        config["partials"] = dict(partials)
+    if not isinstance(config["strict"], bool):
+        raise TypeError(f"strict must be True or False, not {config['strict']!r}")
+    for name, source in [("template", template), *(config["partials"] or {}).items()]:
+        try:
+            compile_template(source)
+        except TemplateFailure as exc:
+            where = "template" if name == "template" else f"partial {name!r}"
+            raise sdk.InvalidBlockConfig(f"{where}: {exc.message}", code=INVALID) from None
+
+
+def _data(value: sdk.Value, strict: bool) -> Any:
+    if isinstance(value, sdk.Json):
+        return view(value.value, strict=strict)
+    if isinstance(value, sdk.Bytes):
+        try:
+            return value.text()
+        except UnicodeDecodeError:
+            raise sdk.BlockError(
+                RENDER_FAILED, "template_handlebars expects text or JSON input, got binary data"
+            ) from None
+    return value.payload  # Text -> the string; Empty -> None
+
+
+@sdk.block_type(
+    "template_handlebars",
+    domain=DOMAIN,
+    codes=CODES,
+    timeout=None,
+    retries=0,
+    validate=_validate,
+)
+def template_handlebars(
+    ctx: sdk.RunContext,
+    value: sdk.Value,
+    template: str,
+    partials: Mapping[str, str] | None = None,
+    *,
+    strict: bool = False,
+) -> sdk.Value:
+    """Render a Handlebars template with the input as ``this``; output ``Text``.
+
+    ``{{x}}`` is HTML-escaped, ``{{{x}}}`` is not. A ``Json`` input's fields are names in
+    the template (``{{name}}``, ``{{#each items}}``); a ``Text`` input is the string
+    ``this``. ``partials`` maps names to templates for ``{{> name}}``. With
+    ``strict=True`` a name missing from the data is ``template.missing_data`` instead of
+    rendering as nothing. A template that does not compile fails at construction
+    (``InvalidBlockConfig``, code ``template.invalid``).
+    """
+    try:
+        return sdk.Text(render(template, _data(value, strict), partials, strict=strict))
+    except TemplateFailure as exc:
+        raise sdk.BlockError(exc.code, exc.message, details=exc.details) from None
+
+
+@sdk.hookimpl
+def register_block_types(registry: sdk.Registry) -> None:
+    registry.add(template_handlebars)

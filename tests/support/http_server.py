@@ -40,6 +40,7 @@ class Recorded:
     path: str
     headers: dict[str, str]
     body: bytes
+    client: tuple[str, int] | None = None  # the peer's (host, port): same port, same connection
 
     def json(self) -> Any:
         return json.loads(self.body)
@@ -64,7 +65,13 @@ class ScriptedHTTPServer:
                 path = self.path.split("?", 1)[0]
                 with outer._lock:
                     outer.requests.append(
-                        Recorded(self.command, self.path, dict(self.headers.items()), body)
+                        Recorded(
+                            self.command,
+                            self.path,
+                            dict(self.headers.items()),
+                            body,
+                            tuple(self.client_address[:2]),  # type: ignore[arg-type]
+                        )
                     )
                     queue = outer._scripts.get(path) or [Reply(404, b"not scripted")]
                     reply = queue.pop(0) if len(queue) > 1 else queue[0]
@@ -82,15 +89,19 @@ class ScriptedHTTPServer:
                     self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
+                if self.command == "HEAD":
+                    return
                 with contextlib.suppress(BrokenPipeError, ConnectionResetError):
                     self.wfile.write(data)
 
-            do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _handle
+            do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = _handle
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
         self.port = self.server.server_address[1]
-        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self._thread = threading.Thread(
+            target=self.server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+        )
 
     def __enter__(self) -> ScriptedHTTPServer:
         self._thread.start()

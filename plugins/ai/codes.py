@@ -1,0 +1,38 @@
+"""Domain codes of the ai family (contract §7.5 baseline plus three of the family's own).
+
+=======================  ======================================================  =======
+code                     when                                                    retried
+=======================  ======================================================  =======
+``ai.auth``              the provider answered 401 or 403 (bad or missing key)   never
+``ai.rate_limited``      the provider answered 429 (``Retry-After`` honoured)    backoff
+``ai.timeout``           the block's per-attempt timeout fired, or httpx timed   backoff
+                         out
+``ai.provider_5xx``      the provider answered any 5xx (``Retry-After`` on a     backoff
+                         503 honoured)
+``ai.invalid_response``  a body that is not JSON, or has no                      never
+                         ``choices[0].message.content`` text; an unexpected
+                         1xx/3xx status
+``ai.invalid_request``   any other 4xx (unknown model, bad parameters); an       never
+                         input that is not text; a bad block configuration
+``ai.unreachable``       connection refused, reset or dropped before an answer   backoff
+                         (a local server still starting)
+``ai.not_configured``    no ``ORCHESTRATOR_BLOCKS_AI_URL``, no model, or a URL    never
+                         or key that cannot be used
+=======================  ======================================================  =======
+"""
+
+from __future__ import annotations
+
+DOMAIN = "ai"
+
+AUTH = "ai.auth"
+RATE_LIMITED = "ai.rate_limited"
+TIMEOUT = "ai.timeout"
+PROVIDER_5XX = "ai.provider_5xx"
+INVALID_RESPONSE = "ai.invalid_response"
+INVALID_REQUEST = "ai.invalid_request"
+UNREACHABLE = "ai.unreachable"
+NOT_CONFIGURED = "ai.not_configured"
+
+BASELINE_CODES = (AUTH, RATE_LIMITED, TIMEOUT, PROVIDER_5XX, INVALID_RESPONSE)
+CODES = (*BASELINE_CODES, INVALID_REQUEST, UNREACHABLE, NOT_CONFIGURED)

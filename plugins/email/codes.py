@@ -1,0 +1,56 @@
+"""Domain codes of the email family: contract §7.5's baseline plus ``email.invalid_request``.
+
+The code a failure gets decides whether the executor retries it:
+
+==========================  ===========  ==============================================
+code                        disposition  when
+==========================  ===========  ==============================================
+``email.smtp.auth_failed``  never        the server rejected the login (535), wants a
+                                         login we did not send (530), or offers no AUTH
+                                         while credentials are configured
+``email.smtp.timeout``      backoff      the block's per-attempt timeout fired, or the
+                                         server did not answer within the URL's timeout
+``email.smtp.transient``    backoff      4xx replies (421, 450, 451, 452...); connection
+                                         refused, reset or closed
+``email.smtp.permanent``    never        other 5xx replies (550, 554...); every
+                                         recipient refused; a TLS failure; an unusable
+                                         ``ORCHESTRATOR_BLOCKS_SMTP_URL``; an outbox
+                                         that cannot be written
+``email.invalid_request``   never        no recipient, a malformed address, CR/LF in a
+                                         header value (header injection), a bad
+                                         ``message_id`` or ``headers`` field
+==========================  ===========  ==============================================
+
+``provider_status`` is the SMTP reply code whenever the server answered.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AUTH_FAILED",
+    "BASELINE_CODES",
+    "CODES",
+    "DEFAULT_SENDER",
+    "DOMAIN",
+    "INVALID_REQUEST",
+    "PERMANENT",
+    "SMTP_FROM_ENV",
+    "SMTP_URL_ENV",
+    "TIMEOUT",
+    "TRANSIENT",
+]
+
+DOMAIN = "email"
+
+AUTH_FAILED = "email.smtp.auth_failed"
+TIMEOUT = "email.smtp.timeout"
+TRANSIENT = "email.smtp.transient"
+PERMANENT = "email.smtp.permanent"
+INVALID_REQUEST = "email.invalid_request"
+
+BASELINE_CODES = (AUTH_FAILED, TIMEOUT, TRANSIENT, PERMANENT)
+CODES = (*BASELINE_CODES, INVALID_REQUEST)
+
+SMTP_URL_ENV = "ORCHESTRATOR_BLOCKS_SMTP_URL"
+SMTP_FROM_ENV = "ORCHESTRATOR_BLOCKS_SMTP_FROM"
+DEFAULT_SENDER = "orchestrator-blocks@localhost"

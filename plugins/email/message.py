@@ -1,0 +1,343 @@
+"""From a block's configuration and input to one ``EmailMessage``.
+
+Where each part of the message comes from (the block's configuration always wins; the
+input only fills what the configuration leaves out, so upstream data can never redirect a
+message whose recipient the workflow's author fixed):
+
+* ``Text`` / ``Bytes`` (UTF-8) input: the body.
+* ``Json`` object with any of :data:`ENVELOPE_KEYS`: a *message envelope*. ``text`` (alias
+  ``body``) is the plain-text body, ``html`` the HTML body (a string; ``true``/``false``
+  says whether ``text`` is HTML), and ``to``, ``cc``, ``reply_to``, ``subject``, ``sender``,
+  ``message_id``, ``idempotency_key``, ``headers`` fill the unconfigured settings. One
+  ``send_email`` block can so send a different message per fan-out item.
+* Any other ``Json``: the body, pretty-printed.
+
+A body is sent as HTML (with a generated plain-text alternative) when ``html=True``, or
+when ``html`` is unset and the body looks like HTML (starts with a tag and closes one).
+
+Every problem found here is ``email.invalid_request`` (never retried: the same input fails
+the same way). CR or LF in any header value is refused outright: that is header injection.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from email.message import EmailMessage
+from email.utils import format_datetime, formataddr, getaddresses, make_msgid
+from typing import Any
+
+from orchestrator_blocks import sdk
+
+from .codes import INVALID_REQUEST
+from .html_text import html_to_text, looks_like_html
+
+__all__ = [
+    "ENVELOPE_KEYS",
+    "Outgoing",
+    "check_config",
+    "compose",
+    "message_id_for_key",
+    "parse_addresses",
+]
+
+ENVELOPE_KEYS = frozenset(
+    {
+        "to",
+        "cc",
+        "reply_to",
+        "subject",
+        "text",
+        "body",
+        "html",
+        "sender",
+        "message_id",
+        "idempotency_key",
+        "headers",
+    }
+)
+ADDRESS_FIELDS = ("to", "cc", "reply_to", "sender")
+# Headers the message's own fields own; setting them through ``headers`` would be ambiguous.
+_RESERVED_HEADERS = frozenset(
+    {
+        "to",
+        "cc",
+        "bcc",
+        "from",
+        "reply-to",
+        "subject",
+        "message-id",
+        "date",
+        "mime-version",
+        "content-type",
+        "content-transfer-encoding",
+    }
+)
+_HEADER_NAME = re.compile(r"^[!-9;-~]+$")  # printable ASCII except ':' (RFC 5322 ftext)
+_LINE_BREAKS = ("\r", "\n", "\0")
+
+
+@dataclass(frozen=True, slots=True)
+class Outgoing:
+    """A composed message and its SMTP envelope (bare addresses)."""
+
+    message: EmailMessage
+    sender: str
+    to: list[str]
+    cc: list[str]
+    message_id: str
+
+    @property
+    def recipients(self) -> list[str]:
+        return self.to + self.cc
+
+
+def _invalid(message: str, **details: Any) -> sdk.BlockError:
+    return sdk.BlockError(INVALID_REQUEST, message, details=details)
+
+
+def check_header_text(value: str, field: str) -> None:
+    """Refuse CR, LF and NUL: in a header they would start a new header (injection)."""
+    if any(c in value for c in _LINE_BREAKS):
+        raise ValueError(
+            f"{field} contains a line break (CR/LF); refused to prevent header injection"
+        )
+
+
+def parse_addresses(raw: str | Iterable[str] | None, field: str) -> list[tuple[str, str]]:
+    """``"Ann <a@x.org>, b@y.org"`` or a list of such strings -> ``[(name, addr), ...]``.
+
+    Raises ``ValueError`` for anything but addresses with a local part and a domain, and
+    for line breaks (the caller turns it into the right error for construction or run).
+    """
+    if raw is None:
+        return []
+    if isinstance(raw, str):
+        items = [raw]
+    elif isinstance(raw, Iterable) and not isinstance(raw, bytes | Mapping):
+        items = list(raw)
+    else:
+        raise ValueError(f"{field} must be an address or a list of addresses")
+    for item in items:
+        if not isinstance(item, str):
+            raise ValueError(f"{field} must contain address strings only, got {item!r}")
+        check_header_text(item, field)
+    parsed = getaddresses(items)
+    for name, addr in parsed:
+        local, at, domain = addr.rpartition("@")
+        if not (at and local and domain) or any(c.isspace() or c in "<>,;" for c in addr):
+            shown = formataddr((name, addr)) if addr else "(empty)"
+            raise ValueError(f"{field} has an invalid address {shown!r} (expected name@domain)")
+    return parsed
+
+
+def message_id_for_key(key: str, domain: str) -> str:
+    """The stable Message-ID for an idempotency key: ``<sha256(key)[:32 hex]@domain>``.
+
+    The same key (and sender domain) always gives the same Message-ID, so a re-sent or
+    resumed message can be recognised downstream; the key itself is not revealed.
+    """
+    return f"<{hashlib.sha256(key.encode('utf-8')).hexdigest()[:32]}@{domain}>"
+
+
+def normalise_message_id(raw: str) -> str:
+    """``abc@x.org`` or ``<abc@x.org>`` -> ``<abc@x.org>`` (``ValueError`` when malformed)."""
+    check_header_text(raw, "message_id")
+    inner = raw.strip().removeprefix("<").removesuffix(">")
+    local, at, domain = inner.partition("@")
+    if not (at and local and domain) or any(c.isspace() or c in "<>@" for c in local + domain):
+        raise ValueError(f"message_id {raw!r} must look like <unique@domain>")
+    return f"<{inner}>"
+
+
+def _pretty(data: Any) -> str:
+    return json.dumps(sdk.to_jsonable(data), indent=2, ensure_ascii=False)
+
+
+def _input_parts(value: sdk.Value) -> tuple[str, dict[str, Any]]:
+    """The body text the input carries and its envelope fields (``{}`` for plain bodies)."""
+    if isinstance(value, sdk.Json):
+        data = value.value
+        if isinstance(data, Mapping) and ENVELOPE_KEYS & data.keys():
+            env = {k: v for k, v in data.items() if k in ENVELOPE_KEYS and v is not None}
+            text = env.pop("text", None)
+            body = env.pop("body", None)
+            if text is not None and body is not None and text != body:
+                raise _invalid("give the envelope's plain-text body as 'text' or 'body', not both")
+            body = text if text is not None else body
+            if body is None:
+                return "", env
+            return (body if isinstance(body, str) else _pretty(body)), env
+        return (data if isinstance(data, str) else _pretty(data)), {}
+    if isinstance(value, sdk.Bytes):
+        try:
+            return value.value.decode("utf-8"), {}
+        except UnicodeDecodeError:
+            raise _invalid("the email body is bytes that are not UTF-8 text") from None
+    if isinstance(value, sdk.Empty):
+        return "", {}
+    return value.text(), {}
+
+
+def _parts(body: str, env: Mapping[str, Any], html: bool | None) -> tuple[str, str | None]:
+    """The ``text/plain`` part and the ``text/html`` part (``None``: plain text only)."""
+    html_field = env.get("html")
+    if isinstance(html_field, str):
+        return (body or html_to_text(html_field)), html_field
+    if html_field is not None and not isinstance(html_field, bool):
+        raise _invalid(f"envelope field 'html' must be a string or a boolean, not {html_field!r}")
+    as_html = html if html is not None else html_field
+    if as_html is None:
+        as_html = looks_like_html(body)
+    return (html_to_text(body), body) if as_html else (body, None)
+
+
+def _pick(config: Mapping[str, Any], env: Mapping[str, Any], key: str) -> Any:
+    configured = config.get(key)
+    return configured if configured is not None else env.get(key)
+
+
+def _addresses(raw: Any, field: str) -> list[tuple[str, str]]:
+    try:
+        return parse_addresses(raw, field)
+    except ValueError as exc:
+        raise _invalid(str(exc), field=field) from None
+
+
+def _text_field(raw: Any, field: str) -> str | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, str):
+        raise _invalid(f"{field} must be a string, not {type(raw).__name__}", field=field)
+    try:
+        check_header_text(raw, field)
+    except ValueError as exc:
+        raise _invalid(str(exc), field=field) from None
+    return raw
+
+
+def _message_id(config: Mapping[str, Any], env: Mapping[str, Any], domain: str) -> str:
+    explicit = _text_field(_pick(config, env, "message_id"), "message_id")
+    key = _pick(config, env, "idempotency_key")
+    if key is not None and (not isinstance(key, str) or not key):
+        raise _invalid(f"idempotency_key must be a non-empty string, not {key!r}")
+    if explicit is not None and key is not None:
+        raise _invalid("give message_id or idempotency_key, not both")
+    if key is not None:
+        return message_id_for_key(key, domain)
+    if explicit is not None:
+        try:
+            return normalise_message_id(explicit)
+        except ValueError as exc:
+            raise _invalid(str(exc), field="message_id") from None
+    return make_msgid(domain=domain)
+
+
+def _extra_headers(raw: Any) -> dict[str, str]:
+    if raw is None:
+        return {}
+    if not isinstance(raw, Mapping):
+        raise _invalid("envelope field 'headers' must be an object of header names to values")
+    headers: dict[str, str] = {}
+    for name, value in raw.items():
+        if not (isinstance(name, str) and _HEADER_NAME.match(name)):
+            raise _invalid(f"header name {name!r} is not a valid email header name")
+        if name.lower() in _RESERVED_HEADERS:
+            raise _invalid(
+                f"header {name!r} is set from the message's own fields "
+                "(to, cc, reply_to, sender, subject, message_id); set those instead"
+            )
+        text = value if isinstance(value, str) else json.dumps(value)
+        headers[name] = _text_field(text, f"header {name}") or ""
+    return headers
+
+
+def compose(
+    value: sdk.Value,
+    config: Mapping[str, Any],
+    *,
+    default_sender: str,
+    now: datetime,
+) -> Outgoing:
+    """Build the message for one send: configuration first, the input's envelope fills in.
+
+    ``config`` holds the block's ``to``, ``subject``, ``sender``, ``html``, ``cc``,
+    ``reply_to``, ``message_id``, ``idempotency_key``. Raises
+    ``BlockError(email.invalid_request)`` for anything that cannot be sent.
+    """
+    body, env = _input_parts(value)
+    to = _addresses(_pick(config, env, "to"), "to")
+    if not to:
+        raise _invalid(
+            "no recipient: give Block.send_email a `to` address or send it a JSON input "
+            "with a 'to' field"
+        )
+    cc = _addresses(_pick(config, env, "cc"), "cc")
+    reply_to = _addresses(_pick(config, env, "reply_to"), "reply_to")
+    senders = _addresses(_pick(config, env, "sender") or default_sender, "sender")
+    if len(senders) != 1:
+        raise _invalid("sender must be exactly one address", field="sender")
+    sender = senders[0]
+    subject = _text_field(_pick(config, env, "subject"), "subject")
+    headers = _extra_headers(env.get("headers"))
+    text, html = _parts(body, env, config.get("html"))
+    message_id = _message_id(config, env, sender[1].rpartition("@")[2])
+
+    msg = EmailMessage()
+    try:
+        msg["From"] = formataddr(sender)
+        msg["To"] = ", ".join(formataddr(a) for a in to)
+        if cc:
+            msg["Cc"] = ", ".join(formataddr(a) for a in cc)
+        if reply_to:
+            msg["Reply-To"] = ", ".join(formataddr(a) for a in reply_to)
+        if subject is not None:
+            msg["Subject"] = subject
+        msg["Date"] = format_datetime(now)
+        msg["Message-ID"] = message_id
+        for name, header_value in headers.items():
+            msg[name] = header_value
+        msg.set_content(text)
+        if html is not None:
+            msg.add_alternative(html, subtype="html")
+    except (ValueError, TypeError, IndexError) as exc:
+        raise _invalid(f"the message cannot be encoded: {exc}") from None
+    return Outgoing(
+        message=msg,
+        sender=sender[1],
+        to=[a for _, a in to],
+        cc=[a for _, a in cc],
+        message_id=message_id,
+    )
+
+
+def check_config(config: dict[str, Any]) -> None:
+    """Construction-time checks, so a bad address or an injected header fails at once.
+
+    Raises ``InvalidBlockConfig`` carrying ``email.invalid_request``, the code the same
+    mistake would get at run time.
+    """
+    try:
+        for field in ADDRESS_FIELDS:
+            parsed = parse_addresses(config.get(field), field)
+            if field == "sender" and config.get(field) is not None and len(parsed) != 1:
+                raise ValueError("sender must be exactly one address")
+        if config.get("html") not in (None, True, False):
+            raise ValueError(f"html must be None (auto), True or False, not {config['html']!r}")
+        for field in ("subject", "message_id", "idempotency_key"):
+            raw = config.get(field)
+            if raw is None:
+                continue
+            if not isinstance(raw, str) or (not raw and field != "subject"):
+                raise ValueError(f"{field} must be a non-empty string, not {raw!r}")
+            check_header_text(raw, field)
+        if config.get("message_id") is not None:
+            if config.get("idempotency_key") is not None:
+                raise ValueError("give message_id or idempotency_key, not both")
+            normalise_message_id(config["message_id"])
+    except ValueError as exc:
+        raise sdk.InvalidBlockConfig(f"Block.send_email: {exc}", code=INVALID_REQUEST) from None

@@ -1,0 +1,52 @@
+"""Domain codes of the http family: contract §7.5's baseline plus two of the family's own.
+
+=========================  ===================================================  ========
+code                       when                                                 retried
+=========================  ===================================================  ========
+``http.timeout``           the block's per-attempt timeout fired (connect,      backoff
+                           pool wait, read...), or an httpx timeout
+``http.rate_limited.429``  the server answered 429 (``Retry-After`` honoured,   backoff
+                           up to the policy's backoff cap)
+``http.server_error.5xx``  the server answered any 5xx                          backoff
+``http.auth.401``          the server answered 401                              never
+``http.forbidden.403``     the server answered 403                              never
+``http.invalid_request``   any other 4xx; no URL, a bad URL or scheme; a        never
+                           request that cannot be built
+``http.connection``        connection refused, reset or closed without an       backoff
+                           answer; DNS failure; proxy failure
+``http.invalid_response``  ``parse="json"`` and the body is not JSON; a body    never
+                           that cannot be decoded; too many redirects
+=========================  ===================================================  ========
+
+``provider_status`` is the HTTP status whenever the server answered.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AUTH",
+    "BASELINE_CODES",
+    "CODES",
+    "CONNECTION",
+    "DOMAIN",
+    "FORBIDDEN",
+    "INVALID_REQUEST",
+    "INVALID_RESPONSE",
+    "RATE_LIMITED",
+    "SERVER_ERROR",
+    "TIMEOUT",
+]
+
+DOMAIN = "http"
+
+TIMEOUT = "http.timeout"
+RATE_LIMITED = "http.rate_limited.429"
+SERVER_ERROR = "http.server_error.5xx"
+AUTH = "http.auth.401"
+FORBIDDEN = "http.forbidden.403"
+INVALID_REQUEST = "http.invalid_request"
+CONNECTION = "http.connection"
+INVALID_RESPONSE = "http.invalid_response"
+
+BASELINE_CODES = (TIMEOUT, RATE_LIMITED, SERVER_ERROR, AUTH, FORBIDDEN, INVALID_REQUEST)
+CODES = (*BASELINE_CODES, CONNECTION, INVALID_RESPONSE)
