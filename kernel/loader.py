@@ -95,8 +95,11 @@ def load_workflow(path: Path) -> Workflow:
             workflow: Workflow = load_contract(path)
         except OrchestratorError as exc:
             raise WorkflowLoadError(str(exc)) from None
+        workflow.spec.source = str(path.resolve())
         return workflow
     found = workflows_in_module(load_module(path))
+    for w in found:
+        w.spec.source = str(path.resolve())
     if len(found) == 1:
         return found[0]
     if not found:

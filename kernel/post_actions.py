@@ -137,6 +137,21 @@ async def run_post_actions(
         "completed_at": result.finished_at,
         "summary": summary,
     }
+    if result.status is RunStatus.AWAITING_APPROVAL:
+        # Not an end: remember what `runs resume` needs; the rest comes when the run ends.
+        summary["resume"] = {
+            "source": spec.source,
+            "input": to_jsonable(result.input),
+            "proposal_id": result.proposal_id,
+        }
+        run_row["completed_at"] = None
+        return {
+            "log_run": await _attempt(
+                log, "log_run", lambda: _require(store).runs.record(**run_row), run_row
+            )
+        }
+    if result.partial:
+        summary["fan_out"] = [dict(p) for p in result.partial]
     actions.append(("log_run", lambda: _require(store).runs.record(**run_row), run_row))
     if spec.reflexion:
         refl = {

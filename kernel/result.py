@@ -33,6 +33,8 @@ class RunResult:
     sinks: tuple[str, ...] = ()
     input: Any = None
     post_actions: Mapping[str, bool] = field(default_factory=dict)
+    proposal_id: int | None = None  # set while the run is awaiting_approval
+    partial: tuple[Mapping[str, Any], ...] = ()  # fan-out counts when the run is partial
 
     @property
     def ok(self) -> bool:

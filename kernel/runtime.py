@@ -25,10 +25,12 @@ import structlog
 
 from orchestrator_blocks.sdk import (
     GRAPH_ITERATION_BUDGET_EXCEEDED,
+    RUNTIME_APPROVAL_REQUIRED,
     RUNTIME_CANCELED,
     RUNTIME_KILL_SWITCH,
     RUNTIME_TIMEOUT,
     STATE_STORE_WRITE_FAILED,
+    AwaitingApproval,
     Budget,
     ChildOutcome,
     Empty,
@@ -58,7 +60,11 @@ from .store import Databases, Store, StoreFacade, open_store
 from .telemetry import get_logger, sinks_installed, telemetry_for
 from .workflow import Plan, Workflow
 
-__all__ = ["run_workflow"]
+__all__ = ["APPROVAL_RISK", "GATE_TYPE", "REJECTING_CODES", "run_workflow"]
+
+APPROVAL_RISK = 3  # from this risk level a human approves before the first write
+GATE_TYPE = "hitl_gate"
+REJECTING_CODES = frozenset({"hitl.rejected", "hitl.expired"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +106,9 @@ class _Run:
         self.error: ErrorEnvelope | None = None
         self.transitions: list[str] = []
         self.status = RunStatus.CREATED
+        self.risk_level = plan.spec.risk_level if plan.spec is not None else 0
+        self.gate_passed = False
+        self.proposal_id: int | None = None
         self.log = get_logger()
         self.ctx = RunContext(
             workflow_id=plan.workflow_id,
@@ -139,7 +148,7 @@ class _Run:
 
     async def execute(self, timeout_ms: int | None) -> RunResult:
         clock = self.services.clock
-        sinks: tuple[Any, ...] = (self.events.append,)
+        sinks: tuple[Any, ...] = (self._keep_event,)
         if self.root:
             sinks += telemetry_for(self.services.settings).run_sinks()
         attrs = {"workflow.id": self.plan.workflow_id, "run.id": self.run_id}
@@ -165,6 +174,10 @@ class _Run:
             final = RunStatus.SUCCEEDED
             try:
                 await self._schedule_with_timeout(timeout_ms)
+            except AwaitingApproval as pause:
+                final = RunStatus.AWAITING_APPROVAL
+                self.proposal_id = pause.proposal_id
+                self.log.info("run.paused", proposal_id=pause.proposal_id, message=pause.message)
             except _RunTimedOut:
                 final = RunStatus.TIMED_OUT
                 self.error = self._runtime_envelope(
@@ -190,7 +203,11 @@ class _Run:
                 self._transition(RunStatus.FAILED, duration_ms=self._ms(t0))
                 raise
             if final is RunStatus.SUCCEEDED and self.error is not None:
-                final = RunStatus.FAILED
+                final = (
+                    RunStatus.REJECTED if self.error.code in REJECTING_CODES else RunStatus.FAILED
+                )
+            if final is RunStatus.SUCCEEDED and self.root and self.services.partial:
+                final = RunStatus.PARTIAL
             if self.error is not None:
                 span.record_error(self.error)
             span.set_attribute("run.status", str(final))
@@ -201,6 +218,13 @@ class _Run:
                 done = await run_post_actions(self.plan.spec, result, self.store, self.log)
                 result = replace(result, events=tuple(self.events), post_actions=done)
         return result
+
+    def _keep_event(self, event: dict[str, Any]) -> None:
+        """The in-memory event list of the result. Events of per-item runs of a fan-out
+        (``fan_out_item`` bound) go to the log files only, so memory does not grow with
+        the number of items."""
+        if event.get("fan_out_item") is None:
+            self.events.append(event)
 
     def _result(self, final: RunStatus, started_at: str, duration: float) -> RunResult:
         return RunResult(
@@ -219,6 +243,8 @@ class _Run:
             block_ids=self.block_ids,
             sinks=self.plan.sinks,
             input=self.input.payload,
+            proposal_id=self.proposal_id,
+            partial=tuple(self.services.partial) if self.root else (),
         )
 
     def _ms(self, t0: float) -> float:
@@ -264,7 +290,16 @@ class _Run:
         )
 
         async def run() -> tuple[_Job, Outcome]:
-            if self.guards and node.block_type.is_write(node.config):
+            writes = node.block_type.is_write(node.config)
+            if writes and self.risk_level >= APPROVAL_RISK and not self.gate_passed:
+                return job, self._refuse(
+                    ctx,
+                    RUNTIME_APPROVAL_REQUIRED,
+                    f"write step {ctx.block_id!r} refused: risk level {self.risk_level} needs "
+                    "an approved hitl_gate before the first write",
+                    {"risk_level": self.risk_level},
+                )
+            if self.guards and writes:
                 refusal = await self._kill_switch_refusal(ctx)
                 if refusal is not None:
                     return job, refusal
@@ -290,11 +325,20 @@ class _Run:
             engaged, reason = "?", f"cannot read kill switches ({exc})"
         if engaged is None:
             return None
+        return self._refuse(
+            ctx,
+            RUNTIME_KILL_SWITCH,
+            f"write step {ctx.block_id!r} refused: {reason}",
+            {"kill_switch": engaged, "guards": list(self.guards)},
+        )
+
+    def _refuse(self, ctx: RunContext, code: str, message: str, details: dict[str, Any]) -> Outcome:
+        """A write step the runtime does not let start (fail closed, never retried)."""
         env = ErrorEnvelope(
             origin=Origin.RUNTIME,
             domain=None,
-            code=RUNTIME_KILL_SWITCH,
-            message=f"write step {ctx.block_id!r} refused: {reason}",
+            code=code,
+            message=message,
             retry_disposition=RetryDisposition.MANUAL,
             severity=Severity.WARN,
             workflow_id=ctx.workflow_id,
@@ -302,7 +346,7 @@ class _Run:
             block_id=ctx.block_id,
             attempt=0,
             ts=utc_now_iso(),
-            details={"kill_switch": engaged, "guards": list(self.guards)},
+            details=details,
         )
         self.log.warning(
             "block.failed",
@@ -331,6 +375,8 @@ class _Run:
             self._log_handler_outcome(job, outcome)
         if outcome.ok:
             self.outputs[bid] = outcome.value
+            if plan.nodes[bid].block_type.type_id == GATE_TYPE and job.kind == "core":
+                self.gate_passed = True
             for nxt in plan.succ[bid]:
                 if job.kind != "core":
                     new.add(self._start(_Job("error_path", nxt), outcome.value))

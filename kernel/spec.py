@@ -63,4 +63,5 @@ class WorkflowSpec:
     verify: list[VerifySpec] = field(default_factory=list)
     trigger: TriggerSpec = field(default_factory=TriggerSpec)
     allow_overlap: bool = False
+    source: str | None = None  # the file it was loaded from (for `runs resume`)
     contract: Any = None

@@ -34,12 +34,14 @@ from typing import Any
 __all__ = [
     "GRAPH_INVALID",
     "GRAPH_ITERATION_BUDGET_EXCEEDED",
+    "RUNTIME_APPROVAL_REQUIRED",
     "RUNTIME_CANCELED",
     "RUNTIME_CODES",
     "RUNTIME_KILL_SWITCH",
     "RUNTIME_PANIC",
     "RUNTIME_TIMEOUT",
     "STATE_STORE_WRITE_FAILED",
+    "AwaitingApproval",
     "BlockError",
     "ErrorEnvelope",
     "GraphInvalid",
@@ -62,6 +64,7 @@ GRAPH_INVALID = "graph.invalid"
 GRAPH_ITERATION_BUDGET_EXCEEDED = "graph.iteration_budget_exceeded"
 STATE_STORE_WRITE_FAILED = "state_store.write_failed"
 RUNTIME_KILL_SWITCH = "runtime.kill_switch_engaged"
+RUNTIME_APPROVAL_REQUIRED = "runtime.approval_required"
 
 RUNTIME_CODES = frozenset(
     {
@@ -72,6 +75,7 @@ RUNTIME_CODES = frozenset(
         GRAPH_ITERATION_BUDGET_EXCEEDED,
         STATE_STORE_WRITE_FAILED,
         RUNTIME_KILL_SWITCH,
+        RUNTIME_APPROVAL_REQUIRED,
     }
 )
 _RUNTIME_PREFIXES = ("runtime.", "graph.", "state_store.")
@@ -332,3 +336,14 @@ class ErrorEnvelope:
         while env.cause is not None:
             env = env.cause
         return env
+
+
+class AwaitingApproval(Exception):
+    """Raised by an approval gate: the run pauses in ``awaiting_approval`` until the approver
+    decides on ``proposal_id``. Not a failure: no retry, no ``on_error`` handler, no envelope.
+    Everything before the gate is read-only, so resuming replays it under the same run id."""
+
+    def __init__(self, proposal_id: int, message: str) -> None:
+        super().__init__(message)
+        self.proposal_id = proposal_id
+        self.message = message

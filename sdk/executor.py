@@ -26,6 +26,7 @@ from .context import RunContext
 from .errors import (
     RUNTIME_PANIC,
     RUNTIME_TIMEOUT,
+    AwaitingApproval,
     BlockError,
     ErrorEnvelope,
     Origin,
@@ -206,7 +207,7 @@ async def execute_block(
                 started = services.clock.monotonic()
                 try:
                     result = await _attempt(block_type, config, policy, actx, value)
-                except (asyncio.CancelledError, IterationBudgetExceeded):
+                except (asyncio.CancelledError, IterationBudgetExceeded, AwaitingApproval):
                     span.set_attribute("block.attempts", attempt)
                     raise
                 except Exception as exc:

@@ -187,6 +187,39 @@ class StoreService(Protocol):
 
     async def kill_switch_engaged(self, name: str) -> bool: ...
 
+    async def stage_proposal(
+        self,
+        *,
+        action_type: str,
+        entity_ref: str,
+        payload: Mapping[str, Any],
+        risk_level: int,
+        workflow_type: str | None,
+        run_id: str | None,
+        window_minutes: float,
+    ) -> dict[str, Any]:
+        """Stage a proposal once per ``entity_ref``; returns the row (new or existing) as a
+        dict with ``id``, ``status`` (pending/approved/rejected/expired), ``expires_at``..."""
+        ...
+
+    async def expire_proposal(self, proposal_id: int) -> bool: ...
+
+    async def claim_send(
+        self,
+        key: str,
+        *,
+        workflow_id: str,
+        run_id: str,
+        recipient: str,
+        message_id: str,
+        customer_id: str | None = None,
+    ) -> tuple[bool, dict[str, Any] | None]:
+        """Claim an idempotency key before delivering: ``(True, None)`` to send, else
+        ``(False, existing)`` (``status`` sent, or sending = outcome unknown)."""
+        ...
+
+    async def finish_send(self, key: str, status: str, *, error: str | None = None) -> None: ...
+
 
 def _env_path(env: Mapping[str, str], name: str, default: Path) -> Path:
     raw = env.get(name)
@@ -270,6 +303,12 @@ class Services:
         self._store = store
         self._resources: dict[str, tuple[Any, Callable[[Any], Any] | None]] = {}
         self._extras = dict(extras or {})
+        self.partial: list[dict[str, Any]] = []
+
+    def report_partial(self, block_id: str | None, counts: Mapping[str, Any]) -> None:
+        """A block that succeeded for some items and failed for others (a fan-out) says so:
+        the root run then ends ``partial`` instead of ``succeeded``."""
+        self.partial.append({"block_id": block_id, **counts})
 
     async def run_child(self, workflow: Any, value: Value, ctx: RunContext) -> ChildOutcome:
         """Run ``workflow`` as a child of ``ctx``'s run and return its outcome (never raises

@@ -18,11 +18,16 @@ from sqlalchemy import Connection, text
 from orchestrator_blocks.sdk import Settings, SqlError
 
 from .engine import StoreEngine, classify, normalize_url, redact_url
+from .proposals import OutboundLog, Proposal, Proposals, SendRecord
 from .records import EventRecord, KillSwitches, Ledger, RunLog, VerifyCheck, VerifyChecks
 
 __all__ = [
     "Databases",
     "EventRecord",
+    "OutboundLog",
+    "Proposal",
+    "Proposals",
+    "SendRecord",
     "Store",
     "StoreFacade",
     "VerifyCheck",
@@ -43,6 +48,8 @@ class Store:
         self.ledger = Ledger(self.engine)
         self.kill_switches = KillSwitches(self.engine)
         self.verify = VerifyChecks(self.engine)
+        self.proposals = Proposals(self.engine)
+        self.outbound = OutboundLog(self.engine)
 
     @property
     def label(self) -> str:
@@ -174,6 +181,69 @@ class StoreFacade:
 
     async def kill_switch_engaged(self, name: str) -> bool:
         return await asyncio.to_thread(self._store.kill_switches.engaged, name)
+
+    async def stage_proposal(
+        self,
+        *,
+        action_type: str,
+        entity_ref: str,
+        payload: Mapping[str, Any],
+        risk_level: int,
+        workflow_type: str | None,
+        run_id: str | None,
+        window_minutes: float,
+    ) -> dict[str, Any]:
+        from datetime import UTC, datetime, timedelta
+
+        from orchestrator_blocks.sdk import utc_now_iso
+
+        expires = utc_now_iso(datetime.now(UTC) + timedelta(minutes=window_minutes))
+        proposal, _ = await asyncio.to_thread(
+            lambda: self._store.proposals.stage(
+                action_type=action_type,
+                entity_ref=entity_ref,
+                payload=payload,
+                risk_level=risk_level,
+                workflow_type=workflow_type,
+                run_id=run_id,
+                proposed_by="runner",
+                expires_at=expires,
+            )
+        )
+        return proposal.as_dict()
+
+    async def expire_proposal(self, proposal_id: int) -> bool:
+        from orchestrator_blocks.kernel.approvals import expire
+
+        proposal = await asyncio.to_thread(self._store.proposals.get, proposal_id)
+        if proposal is None:
+            return False
+        return await asyncio.to_thread(expire, self._store, proposal)
+
+    async def claim_send(
+        self,
+        key: str,
+        *,
+        workflow_id: str,
+        run_id: str,
+        recipient: str,
+        message_id: str,
+        customer_id: str | None = None,
+    ) -> tuple[bool, dict[str, Any] | None]:
+        ok, existing = await asyncio.to_thread(
+            lambda: self._store.outbound.begin(
+                key,
+                workflow_id=workflow_id,
+                run_id=run_id,
+                recipient=recipient,
+                message_id=message_id,
+                customer_id=customer_id,
+            )
+        )
+        return ok, (existing.__dict__ if existing is not None else None)
+
+    async def finish_send(self, key: str, status: str, *, error: str | None = None) -> None:
+        await asyncio.to_thread(lambda: self._store.outbound.finish(key, status, error=error))
 
 
 def describe(store: Store) -> str:
