@@ -14,6 +14,7 @@ import typer
 from orchestrator_blocks.sdk import OrchestratorError
 
 from .common import UserError, err_console
+from .demo_cmd import demo_app
 from .explain_cmd import explain_command
 from .logs_cmd import logs_command, runs_command
 from .plugins_cmd import plugins_app
@@ -36,6 +37,7 @@ app.command("logs")(logs_command)
 app.command("runs")(runs_command)
 app.command("serve")(serve_command)
 app.command("explain")(explain_command)
+app.add_typer(demo_app, name="demo")
 app.add_typer(kill_app, name="kill")
 app.add_typer(events_app, name="events")
 app.add_typer(reflexion_app, name="reflexion")

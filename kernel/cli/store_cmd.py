@@ -154,12 +154,29 @@ def reflexion_search(
 
 
 @verify_app.command("run-due")
-def verify_run_due(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+def verify_run_due(
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+    at: Annotated[
+        str | None,
+        typer.Option("--at", help="Act as if it were this ISO time (e.g. to run a 24h check now)."),
+    ] = None,
+) -> None:
     """Run every pending verify check whose window has passed."""
+    from datetime import UTC, datetime
+
     from orchestrator_blocks.kernel.verify import run_due_checks
 
+    now = None
+    if at is not None:
+        try:
+            now = datetime.fromisoformat(at.replace("Z", "+00:00"))
+        except ValueError:
+            raise UserError(
+                f"--at {at!r}: expected an ISO time like 2026-11-24T09:00:00Z"
+            ) from None
+        now = (now if now.tzinfo else now.replace(tzinfo=UTC)).astimezone(UTC)
     store, settings = _store()
-    outcomes = asyncio.run(run_due_checks(store, settings))
+    outcomes = asyncio.run(run_due_checks(store, settings, now=now))
     if as_json:
         typer.echo(
             json.dumps(

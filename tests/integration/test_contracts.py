@@ -100,14 +100,22 @@ def _rows(db: Path, sql: str) -> list[tuple]:
 
 
 def test_contract_runs_from_the_cli_and_records_everything(cli, contract, customers) -> None:
-    result = cli("run", str(contract), "--input", 'cohort={"plan": "trial"}',
-                 "--input", "note=hello", "--json")
+    result = cli(
+        "run",
+        str(contract),
+        "--input",
+        'cohort={"plan": "trial"}',
+        "--input",
+        "note=hello",
+        "--json",
+    )
     assert result.code == 0, result
     summary = json.loads(result.out)
     run_id = summary["run_id"]
     assert _rows(customers, "SELECT body FROM notes") == [("hello",)]
-    log = _rows(customers, f"SELECT workflow_type, status FROM workflow_run_log "
-                           f"WHERE run_id = '{run_id}'")
+    log = _rows(
+        customers, f"SELECT workflow_type, status FROM workflow_run_log WHERE run_id = '{run_id}'"
+    )
     assert log == [("note_customers", "succeeded")]
     narrative = _rows(customers, "SELECT narrative, tags FROM reflexion_log")
     assert len(narrative) == 1 and "notes" in narrative[0][1]
@@ -130,10 +138,18 @@ def test_inputs_come_from_a_json_file_too(cli, contract, customers, tmp_path) ->
     ("args", "message"),
     [
         ([], "cohort"),  # required inputs missing
-        (["--input", 'cohort={"plan": "trial"}', "--input", "note=x",
-          "--input", "max_recipients=many"], "max_recipients"),
-        (["--input", 'cohort={"plan": "trial"}', "--input", "note=x", "--input", "nope=1"],
-         "nope"),
+        (
+            [
+                "--input",
+                'cohort={"plan": "trial"}',
+                "--input",
+                "note=x",
+                "--input",
+                "max_recipients=many",
+            ],
+            "max_recipients",
+        ),
+        (["--input", 'cohort={"plan": "trial"}', "--input", "note=x", "--input", "nope=1"], "nope"),
     ],
 )
 def test_bad_inputs_stop_before_anything_runs(cli, contract, customers, args, message) -> None:
@@ -201,9 +217,7 @@ def test_a_warn_precondition_records_a_warning_and_continues(contract, customers
         {"plan": {"$raw": "1=1 --"}},
     ],
 )
-def test_cohort_injection_is_rejected_and_customers_are_intact(
-    contract, customers, cohort
-) -> None:
+def test_cohort_injection_is_rejected_and_customers_are_intact(contract, customers, cohort) -> None:
     result = load_contract(contract).run({"cohort": cohort, "note": "x"})
     if result.ok:  # only a plain value may pass, and it must match no customer
         assert result.output("context_recipients") == []
@@ -216,11 +230,22 @@ def test_a_kill_switch_turned_on_mid_run_stops_the_next_write(customers, isolate
     w = ob.new_workflow("guarded").guard_with_kill_switches("high_risk_ops")
     first = ob.Block.d1_query("INSERT INTO notes (body) VALUES ('first')").named("first")
     operator = ob.Block.custom_transform(
-        lambda _: subprocess.run(
-            [sys.executable, "-m", "orchestrator_blocks", "kill", "on", "high_risk_ops",
-             "--reason", "incident"],
-            check=True, capture_output=True,
-        ).returncode
+        lambda _: (
+            subprocess.run(
+                [
+                    sys.executable,
+                    "-m",
+                    "orchestrator_blocks",
+                    "kill",
+                    "on",
+                    "high_risk_ops",
+                    "--reason",
+                    "incident",
+                ],
+                check=True,
+                capture_output=True,
+            ).returncode
+        )
     ).named("operator")
     second = ob.Block.d1_query("INSERT INTO notes (body) VALUES ('second')").named("second")
     w.link(first, operator)
@@ -239,8 +264,7 @@ def test_verify_checks_flip_to_pass_fail_and_timeout(cli, customers) -> None:
     w.add_verify("fails", "SELECT COUNT(*) FROM notes", expect="value > 5", window_s=0)
     w.add_verify(
         "times_out",
-        "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) "
-        "SELECT COUNT(*) FROM c",
+        "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT COUNT(*) FROM c",
         window_s=0,
         timeout_ms=200,
     )
@@ -251,8 +275,12 @@ def test_verify_checks_flip_to_pass_fail_and_timeout(cli, customers) -> None:
     assert result.code == 0, result
     rows = dict(_rows(customers, "SELECT check_name, status FROM workflow_verify_results"))
     assert rows == {"passes": "pass", "fails": "fail", "times_out": "timeout", "later": "pending"}
-    observed = dict(_rows(customers, "SELECT check_name, observed_json FROM "
-                                     "workflow_verify_results WHERE status = 'fail'"))
+    observed = dict(
+        _rows(
+            customers,
+            "SELECT check_name, observed_json FROM workflow_verify_results WHERE status = 'fail'",
+        )
+    )
     assert json.loads(observed["fails"])["value"] == 1
     assert cli("verify", "run-due").code == 0  # nothing is run twice
     assert dict(_rows(customers, "SELECT check_name, status FROM workflow_verify_results")) == rows
@@ -261,9 +289,17 @@ def test_verify_checks_flip_to_pass_fail_and_timeout(cli, customers) -> None:
 def test_explain_shows_the_card_and_a_mermaid_graph(cli, contract) -> None:
     text = cli("explain", str(contract))
     assert text.code == 0, text
-    for fragment in ("Trigger", "recipients_cap", "write_notes", "note_written",
-                     "not required (risk 2 < 3)", "workflow_run_log", "reflexion_log",
-                     "What changes when this workflow runs", "max_attempts"):
+    for fragment in (
+        "Trigger",
+        "recipients_cap",
+        "write_notes",
+        "note_written",
+        "not required (risk 2 < 3)",
+        "workflow_run_log",
+        "reflexion_log",
+        "What changes when this workflow runs",
+        "max_attempts",
+    ):
         assert fragment in text.out, fragment
     card = json.loads(cli("explain", str(contract), "--format", "json").out)
     changes = {(c["system"], c["resource"], c["source"]) for c in card["changes"]}
