@@ -12,6 +12,10 @@ One asyncio loop drives everything:
   matching ledger event. The delivery is claimed in the store *before* the run starts, so an
   event starts its workflow exactly once even across restarts (at most once if the process
   dies mid-run: the run is then visible as unfinished, never silently repeated).
+- **approvals** — a ``hitl_approval`` workflow starts with the approved proposal's inputs
+  (plus ``_proposal_id``); a run paused at a gate continues under its run_id once its
+  proposal is decided (claimed once per decision, like events); proposals past their window
+  are expired.
 - **verify** — due verify checks run at the configured minutes past each hour.
 
 Stopping (SIGINT/SIGTERM or :meth:`Server.stop`) stops new work and waits for in-flight runs.
@@ -47,6 +51,9 @@ __all__ = ["Schedule", "Server", "cron_trigger_of", "discover_workflows", "iso"]
 
 EVENT_TRIGGERS = ("event", "hitl_approval")
 APPROVED_EVENT = "proposal.approved"
+DECISION_EVENTS = ("proposal.approved", "proposal.rejected", "proposal.expired")
+RESUMER = "serve.resume"  # the ledger subscriber that continues runs paused at a gate
+EXPIRE_EVERY_S = 5.0
 
 
 def iso(moment: datetime) -> str:
@@ -155,6 +162,7 @@ class Server:
         self._stop = asyncio.Event()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._event_cursor = 0
+        self._next_expiry = 0.0
         self.next_verify: datetime | None = (
             next_verify_time(now(), self.verify_minutes) if self.verify_minutes else None
         )
@@ -173,6 +181,7 @@ class Server:
                     now = self.now()
                     self._fire_due(now)
                     await self._deliver_events()
+                    await self._expire_due()
                     await self._verify_if_due(now)
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._stop.wait(), timeout=self._sleep_for())
@@ -234,9 +243,9 @@ class Server:
             s.advance(max(now, firing))
 
     async def _deliver_events(self) -> None:
-        subscribed = [s for s in self.schedules if s.event_type is not None]
-        if not subscribed or self.store is None:
+        if self.store is None:
             return
+        subscribed = [s for s in self.schedules if s.event_type is not None]
         store = self.store
         while True:
             batch = await asyncio.to_thread(store.ledger.list, after_id=self._event_cursor)
@@ -244,6 +253,8 @@ class Server:
                 return
             for event in batch:
                 self._event_cursor = max(self._event_cursor, event.id)
+                if event.event_type in DECISION_EVENTS and event.payload.get("run_id"):
+                    await self._resume_decided(event)
                 for s in subscribed:
                     if event.event_type != s.event_type or not self._matches(s, event):
                         continue
@@ -251,8 +262,63 @@ class Server:
                     if not claimed:
                         continue
                     payload = dict(event.payload)
+                    if s.workflow.spec.trigger.kind == "hitl_approval":
+                        # The approved proposal's inputs are the run's inputs.
+                        payload = {
+                            **dict(event.payload.get("inputs") or {}),
+                            "_proposal_id": event.payload.get("proposal_id"),
+                        }
                     task = self._start(s, payload, f"event {event.id}")
                     task.add_done_callback(self._remember_delivery(s.name, event.id))
+
+    async def _resume_decided(self, event: Any) -> None:
+        """Continue the run paused at the gate of a proposal that was just decided."""
+        from .resume import ResumeError, resume_run
+
+        store = self.store
+        assert store is not None
+        run_id = str(event.payload["run_id"])
+        row = await asyncio.to_thread(store.runs.get, run_id)
+        if row is None or row["status"] != "awaiting_approval":
+            return
+        if not await asyncio.to_thread(store.ledger.claim_delivery, RESUMER, event.id):
+            return
+
+        async def resume() -> RunResult:
+            try:
+                return await resume_run(store, self.settings, run_id)
+            except ResumeError as exc:
+                self.say(f"resume {run_id}: {exc}")
+                raise
+
+        task = asyncio.create_task(resume(), name=f"resume:{run_id}")
+        self._tasks.add(task)
+
+        def done(t: asyncio.Task[RunResult]) -> None:
+            self._tasks.discard(t)
+            if t.cancelled() or t.exception() is not None:
+                return
+            result = t.result()
+            self.say(f"{result.workflow_id}: run {result.run_id} resumed, {result.status}")
+            with contextlib.suppress(Exception):
+                store.ledger.set_delivery_run(RESUMER, event.id, result.run_id)
+
+        task.add_done_callback(done)
+
+    async def _expire_due(self) -> None:
+        loop_now = asyncio.get_running_loop().time()
+        if self.store is None or loop_now < self._next_expiry:
+            return
+        self._next_expiry = loop_now + EXPIRE_EVERY_S
+        from .approvals import expire_due
+
+        try:
+            expired = await asyncio.to_thread(expire_due, self.store)
+        except Exception as exc:  # a store hiccup must not stop serve
+            self.say(f"expiring proposals failed: {exc}")
+            return
+        for p in expired:
+            self.say(f"proposal {p.id} ({p.action_type}) expired")
 
     def _matches(self, s: Schedule, event: Any) -> bool:
         if s.event_filter is None:

@@ -109,11 +109,14 @@ def validate_inputs(
     strict: bool = True,
 ) -> dict[str, Any]:
     """Every declared input, coerced, defaults applied (``None`` for optional ones not
-    given). ``strict`` rejects names that are not declared."""
+    given). ``strict`` rejects names that are not declared. Names starting with ``_`` are
+    the engine's own (``_proposal_id`` of a run an approved proposal started) and pass
+    through unchanged."""
     by_name = {s.name: s for s in specs} if isinstance(specs, list) else dict(specs)
     given = dict(given or {})
+    system = {k: v for k, v in given.items() if isinstance(k, str) and k.startswith("_")}
     if strict:
-        unknown = sorted(set(given) - set(by_name))
+        unknown = sorted(set(given) - set(by_name) - set(system))
         if unknown:
             raise InputError(
                 f"unknown input{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))}; "
@@ -133,4 +136,5 @@ def validate_inputs(
             f"missing required input{'s' if len(missing) > 1 else ''} "
             f"{', '.join(map(repr, missing))} (pass --input NAME=VALUE)"
         )
+    out.update(system)
     return out

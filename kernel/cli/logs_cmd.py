@@ -134,7 +134,15 @@ def _render_envelope(env: dict[str, Any], indent: str) -> None:
     console.print(tree)
 
 
+runs_app = typer.Typer(
+    help="Recent runs (newest first); `runs resume RUN_ID` continues an approved run.",
+    invoke_without_command=True,
+)
+
+
+@runs_app.callback()
 def runs_command(
+    ctx: typer.Context,
     limit: Annotated[int, typer.Option("--limit", "-n", min=1, help="How many runs.")] = 20,
     workflow: Annotated[
         str | None, typer.Option("--workflow", "-w", help="Only runs of this workflow.")
@@ -144,6 +152,8 @@ def runs_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """List recent runs with their status and duration, newest first."""
+    if ctx.invoked_subcommand is not None:
+        return
     from orchestrator_blocks.kernel.telemetry.timeline import list_runs
 
     runs = list_runs(_settings().logs_dir, include_children=children)
@@ -172,3 +182,28 @@ def runs_command(
             r.code or "",
         )
     console.print(table)
+
+
+@runs_app.command("resume")
+def runs_resume(
+    run_id: Annotated[str, typer.Argument(help="A run waiting at an approval gate.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+) -> None:
+    """Continue a run paused at an approval gate, under the same run id.
+
+    Approved: the run goes on from the gate. Rejected or expired: it ends `rejected` and
+    nothing is sent. Still pending: it pauses again. Exit 0 only when it succeeded.
+    """
+    import asyncio
+
+    from orchestrator_blocks.kernel.config import load_settings
+    from orchestrator_blocks.kernel.resume import resume_run
+    from orchestrator_blocks.kernel.store import open_store
+
+    from .run_cmd import print_run_summary
+
+    settings = load_settings()
+    result = asyncio.run(resume_run(open_store(settings), settings, run_id))
+    print_run_summary(result, as_json=as_json)
+    if not result.ok:
+        raise typer.Exit(1)

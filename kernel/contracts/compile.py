@@ -102,14 +102,76 @@ def _step_block(step: StepModel, where: str) -> Block:
     return block.named(step.id)
 
 
+def _link(w: Workflow, last: Block, block: Block) -> Block:
+    w.link(last, block)
+    return block
+
+
+def _gate(c: Contract) -> Block:
+    """Section 5: the approval gate, before any write of a workflow at or above its gate."""
+    assert c.hitl is not None
+    try:
+        return Block.of(
+            "hitl_gate",
+            c.hitl.action_type,
+            over=c.fan_out.over if c.fan_out is not None else "recipients",
+            sample_size=c.hitl.sample_size,
+            body_input=c.hitl.body_input,
+            window_minutes=parse_duration(c.hitl.window) / 60,
+            risk_level=c.risk_level,
+        ).named("hitl_gate")
+    except (OrchestratorError, ValueError) as exc:
+        raise ContractError(f"hitl: {exc}") from None
+
+
+def _fan_out(c: Contract, switches: list[str]) -> Block:
+    """Section 6: the per-item steps as a sub-workflow run once per item by ``for_each``.
+
+    With a per-recipient retry policy (section 9) the item is what is retried, so the
+    steps inside get no retries of their own unless a step sets one."""
+    assert c.fan_out is not None
+    f = c.fan_out
+    per_item = c.retry if c.retry is not None and c.retry.per_recipient else None
+    sub = Workflow(f"{c.workflow_type}.{f.id}")
+    prev: Block | None = None
+    for j, step in enumerate(f.steps):
+        where = f"fan_out.steps.{j}"
+        block = _step_block(step, where)
+        if step.retry is None and per_item is not None:
+            block.set_retry(0)
+        _policy(block, step.retry, step.timeout, where)
+        if prev is None:
+            sub.add(block)
+        else:
+            sub.link(prev, block)
+        prev = block
+    if prev is None:
+        raise ContractError("fan_out.steps: give at least one step")
+    item_policy: dict[str, Any] = {"max_attempts": 1}
+    if per_item is not None:
+        item_policy = {
+            "max_attempts": per_item.max_attempts,
+            "base_ms": per_item.base_ms,
+            "max_ms": per_item.max_ms,
+        }
+    try:
+        return Block.of(
+            "for_each",
+            sub,
+            over=f.over,
+            item_key=f.item_key,
+            concurrency=f.concurrency,
+            circuit_breaker=f.circuit_breaker,
+            kill_switches=tuple(switches),
+            **item_policy,
+        ).named(f.id)
+    except OrchestratorError as exc:
+        raise ContractError(f"fan_out: {exc}") from None
+
+
 def compile_contract(contract: Contract) -> Workflow:
     """The workflow a contract describes (validated; raises :class:`ContractError`)."""
     c = contract
-    if c.hitl is not None or c.fan_out is not None:
-        raise ContractError(
-            "hitl / fan_out sections need the approvals and fan-out families, "
-            "which this version does not include"
-        )
     specs = input_specs(c)
     by_name = {s.name: s for s in specs}
     w = Workflow(c.workflow_type)
@@ -192,9 +254,12 @@ def compile_contract(contract: Contract) -> Workflow:
             raise ContractError(f"preconditions: {exc}") from None
         w.link(last, pre)
         last = pre
-        switches = _kill_switches([p.rule for p in c.preconditions])
-        if switches:
-            w.guard_with_kill_switches(*switches)
+    switches = _kill_switches([p.rule for p in c.preconditions])
+    if switches:
+        w.guard_with_kill_switches(*switches)
+
+    if c.hitl is not None and c.risk_level >= c.hitl.risk_gate:
+        last = _link(w, last, _gate(c))
 
     for i, step in enumerate(c.steps):
         where = f"steps.{i}"
@@ -202,6 +267,9 @@ def compile_contract(contract: Contract) -> Workflow:
         _policy(block, step.retry or c.retry, step.timeout, where)
         w.link(last, block)
         last = block
+
+    if c.fan_out is not None:
+        last = _link(w, last, _fan_out(c, switches))
 
     for i, v in enumerate(c.verify):
         try:

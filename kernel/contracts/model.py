@@ -125,11 +125,13 @@ class HitlModel(_Model):
     window: str | float = "60m"
     entity_ref: str | None = None
     sample_size: int = Field(default=3, ge=0, le=50)
+    body_input: str | None = "body_template"
     description: str = ""
 
 
 class FanOutModel(_Model):
     id: str = "fan_out"
+    kind: Literal["loop_over_recipients"] = "loop_over_recipients"
     over: str
     item_key: str = "id"
     concurrency: int = Field(default=4, ge=1, le=256)

@@ -1,0 +1,251 @@
+"""The hitl family: ``hitl_gate`` (a human approves before any write) and ``hitl_review``.
+
+``hitl_gate`` stages one ``proposed_actions`` row per run (entity_ref
+``workflow:<workflow_id>:run_<run_id>``) carrying what the approver needs to decide: the
+inputs, the number of items (recipients) and a sample of them, the rendered body of one
+item, and the preconditions that warned. The run then pauses in ``awaiting_approval``;
+it survives the end of its process and continues under the same run_id once the proposal
+is approved (``serve`` or ``runs resume``). On that resumed pass the gate finds its
+proposal approved and lets the context through; rejected or expired proposals end the run
+``rejected`` with ``hitl.rejected`` / ``hitl.expired``. The runtime refuses every write step
+of a workflow with risk >= 3 until a gate has passed, so the gate cannot be skipped by
+graph shape.
+
+``hitl_review`` is the per-item (or cohort-wide) review step of a fan-out. In ``cohort``
+mode it passes an item when the run's gate proposal was approved (the approver accepted
+the cohort as a whole); in ``per_item`` mode it stages one review proposal per item and
+passes the item only once that review is approved.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from orchestrator_blocks import sdk
+
+from .sample import render_sample
+
+__all__ = ["hitl_gate", "hitl_review"]
+
+DOMAIN = "hitl"
+REJECTED = "hitl.rejected"
+EXPIRED = "hitl.expired"
+REVIEW_PENDING = "hitl.review_pending"
+UNAVAILABLE = "hitl.store_unavailable"
+INVALID = "hitl.invalid"
+CODES = (REJECTED, EXPIRED, REVIEW_PENDING, UNAVAILABLE, INVALID)
+DEFAULT_WINDOW_MINUTES = 60.0
+
+
+def entity_ref(workflow_id: str, run_id: str) -> str:
+    return f"workflow:{workflow_id}:run_{run_id}"
+
+
+def _store(ctx: sdk.RunContext) -> sdk.StoreService:
+    try:
+        return ctx.services.store
+    except LookupError as exc:
+        raise sdk.BlockError(
+            UNAVAILABLE,
+            f"an approval gate needs the local store: {exc}",
+            retry_disposition=sdk.RetryDisposition.MANUAL,
+        ) from None
+
+
+def _validate_gate(config: dict[str, Any]) -> None:
+    for name in ("sample_size",):
+        if not isinstance(config[name], int) or config[name] < 0:
+            raise ValueError(f"{name} must be a non-negative integer")
+    window = config["window_minutes"]
+    if window is not None and (not isinstance(window, int | float) or window <= 0):
+        raise ValueError("window_minutes must be a positive number of minutes")
+    risk = config["risk_level"]
+    if risk is not None and (not isinstance(risk, int) or not 0 <= risk <= 5):
+        raise ValueError("risk_level must be an integer from 0 to 5")
+
+
+def _public_inputs(inputs: Any) -> dict[str, Any]:
+    if not isinstance(inputs, Mapping):
+        return {}
+    return {k: v for k, v in inputs.items() if not str(k).startswith("_")}
+
+
+def _payload(
+    value: sdk.Value, *, over: str, sample_size: int, body_input: str | None
+) -> dict[str, Any]:
+    data = value.payload if isinstance(value, sdk.Json) else None
+    if not isinstance(data, Mapping):
+        return {"input": value.payload if not isinstance(value, sdk.Bytes) else "<bytes>"}
+    inputs = data.get("inputs", {})
+    items = data.get(over)
+    payload: dict[str, Any] = {
+        "inputs": _public_inputs(inputs),
+        "warnings": list(data.get("precondition_warnings") or []),
+    }
+    if isinstance(items, list):
+        payload["over"] = over
+        payload["recipient_count"] = len(items)
+        payload["sample"] = items[:sample_size]
+        template = inputs.get(body_input) if isinstance(inputs, Mapping) and body_input else None
+        if isinstance(template, str) and items:
+            payload["sample_body"] = render_sample(template, items[0], inputs)
+    return payload
+
+
+def _expired(expires_at: str | None, now: datetime) -> bool:
+    if not expires_at:
+        return False
+    end = datetime.fromisoformat(expires_at.replace("Z", "+00:00"))
+    return now >= end
+
+
+def _now(ctx: sdk.RunContext) -> datetime:
+    now = ctx.clock.now()
+    return now.replace(tzinfo=UTC) if now.utcoffset() is None else now
+
+
+@sdk.block_type(
+    "hitl_gate",
+    domain=DOMAIN,
+    codes=CODES,
+    timeout=None,
+    retries=0,
+    side_effects=[sdk.SideEffect("Store", "proposed_actions", "INSERT (HITL gate envelope)")],
+    writes_when=lambda config: False,
+    validate=_validate_gate,
+)
+async def hitl_gate(
+    ctx: sdk.RunContext,
+    value: sdk.Value,
+    action_type: str | None = None,
+    *,
+    over: str = "recipients",
+    sample_size: int = 3,
+    body_input: str | None = "body_template",
+    window_minutes: float | None = None,
+    risk_level: int | None = None,
+) -> sdk.Value:
+    """Stop until the configured approver approves this run; then pass the input through.
+
+    The first pass stages a proposal (action type ``workflow_<workflow_id>`` unless given)
+    with the inputs, the count and a sample of the items under ``over``, and one item's body
+    rendered from the input named ``body_input``; the run pauses ``awaiting_approval``.
+    Approved: the input passes unchanged. Rejected or expired: ``hitl.rejected`` /
+    ``hitl.expired`` and the run ends ``rejected``.
+    """
+    store = _store(ctx)
+    ref = entity_ref(ctx.workflow_id, ctx.run_id)
+    window = window_minutes or float(
+        ctx.settings.extra.get("ORCHESTRATOR_BLOCKS_APPROVAL_WINDOW_MINUTES")
+        or DEFAULT_WINDOW_MINUTES
+    )
+    payload = _payload(value, over=over, sample_size=sample_size, body_input=body_input)
+    payload["approver"] = ctx.settings.approver
+    proposal = await store.stage_proposal(
+        action_type=action_type or f"workflow_{ctx.workflow_id}",
+        entity_ref=ref,
+        payload=payload,
+        risk_level=risk_level if risk_level is not None else 3,
+        workflow_type=ctx.workflow_id,
+        run_id=ctx.run_id,
+        window_minutes=window,
+    )
+    pid, status = int(proposal["id"]), str(proposal["status"])
+    if status == "pending" and _expired(proposal.get("expires_at"), _now(ctx)):
+        await store.expire_proposal(pid)
+        status = "expired"
+    details = {"proposal_id": pid, "entity_ref": ref}
+    if status == "approved":
+        ctx.log.info("hitl.approved", proposal_id=pid, decided_by=proposal.get("decided_by"))
+        return value
+    if status == "rejected":
+        raise sdk.BlockError(
+            REJECTED,
+            f"proposal {pid} was rejected by {proposal.get('decided_by')}"
+            + (f": {proposal['note']}" if proposal.get("note") else ""),
+            details=details,
+        )
+    if status == "expired":
+        raise sdk.BlockError(
+            EXPIRED,
+            f"proposal {pid} expired (window ended {proposal.get('expires_at')}); nothing was sent",
+            details=details,
+        )
+    approver = ctx.settings.approver or "the configured approver"
+    ctx.log.info("hitl.awaiting", proposal_id=pid, entity_ref=ref, approver=approver)
+    raise sdk.AwaitingApproval(
+        pid,
+        f"waiting for {approver}: orchestrator-blocks approvals approve {pid} --as {approver}",
+    )
+
+
+def _validate_review(config: dict[str, Any]) -> None:
+    if config["mode"] not in ("cohort", "per_item"):
+        raise ValueError("mode must be 'cohort' or 'per_item'")
+
+
+@sdk.block_type(
+    "hitl_review",
+    domain=DOMAIN,
+    codes=CODES,
+    timeout=None,
+    retries=0,
+    side_effects=[sdk.SideEffect("Store", "proposed_actions", "INSERT (hitl_review)")],
+    writes_when=lambda config: False,
+    validate=_validate_review,
+)
+async def hitl_review(
+    ctx: sdk.RunContext,
+    value: sdk.Value,
+    mode: str = "cohort",
+    *,
+    item_key: str = "item_key",
+) -> sdk.Value:
+    """Review one fan-out item: ``cohort`` passes items of an approved run; ``per_item``
+    stages a review per item and passes it once approved (pending: ``hitl.review_pending``,
+    rejected: ``hitl.rejected``). The input passes through unchanged."""
+    data = value.payload if isinstance(value, sdk.Json) else None
+    key = str(data.get(item_key)) if isinstance(data, Mapping) else None
+    if mode == "cohort":
+        # A fan-out is a write step: in a workflow of risk >= 3 the runtime starts it only
+        # after the run's gate was approved, and that approval covers the whole cohort.
+        ctx.log.info("hitl.review_covered", item=key, mode=mode)
+        return value
+    if key is None:
+        raise sdk.BlockError(INVALID, f"per-item review needs {item_key!r} in the item")
+    store = _store(ctx)
+    root_run = ctx.parent_run_id or ctx.run_id
+    workflow = ctx.workflow_id
+    ref = f"review:{workflow}:run_{root_run}:{key}"
+    proposal = await store.stage_proposal(
+        action_type="hitl_review",
+        entity_ref=ref,
+        payload={"item": data, "mode": mode},
+        risk_level=3,
+        workflow_type=workflow,
+        run_id=root_run,
+        window_minutes=DEFAULT_WINDOW_MINUTES,
+    )
+    status, pid = str(proposal["status"]), int(proposal["id"])
+    if status == "approved":
+        return value
+    if status in ("rejected", "expired"):
+        raise sdk.BlockError(
+            REJECTED if status == "rejected" else EXPIRED,
+            f"review {pid} of item {key} was {status}",
+            details={"proposal_id": pid, "item": key},
+        )
+    raise sdk.BlockError(
+        REVIEW_PENDING,
+        f"review {pid} of item {key} waits for the approver",
+        retry_disposition=sdk.RetryDisposition.MANUAL,
+        details={"proposal_id": pid, "item": key},
+    )
+
+
+@sdk.hookimpl
+def register_block_types(registry: sdk.Registry) -> None:
+    registry.add(hitl_gate)
+    registry.add(hitl_review)
