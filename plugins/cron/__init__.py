@@ -2,10 +2,16 @@
 
 The block type carries ``next_fire(config, after)`` (see :mod:`.schedule`), which a
 scheduler calls to know when to start the next run. In a run, the block outputs the firing
-time as ``Text`` (ISO 8601, UTC, whole seconds, e.g. ``2026-02-08T09:15:00Z``): the
-scheduled time when the run was started for one (the kernel service
-``trigger.fire_time``), else the current time truncated to the second. Codes are in
-:mod:`.codes`. Defaults follow contract §6.3: no timeout, no retries.
+time as ``Text`` (ISO 8601, UTC, whole seconds, e.g. ``2026-02-08T09:15:00Z``). Where it
+comes from, first match wins:
+
+1. the service ``trigger.fire_time``, when a host application lends one;
+2. the run's input, when it is an ISO 8601 timestamp: ``serve`` starts each scheduled run
+   with its firing time as the input (kernel/scheduler.py), so the output is the scheduled
+   time, not the moment the run happened to start;
+3. otherwise (a manual run, with no input or some other input) the current time.
+
+Codes are in :mod:`.codes`. Defaults follow contract §6.3: no timeout, no retries.
 """
 
 from __future__ import annotations
@@ -54,6 +60,24 @@ def _scheduled(ctx: sdk.RunContext) -> datetime | None:
     return when
 
 
+def _from_input(value: sdk.Value) -> datetime | None:
+    """The firing time a scheduler passed as the run's input (``Text`` or a ``Json``
+    string holding an ISO 8601 timestamp; naive means UTC), else ``None``."""
+    raw = value.payload
+    if isinstance(value, sdk.Bytes):
+        try:
+            raw = value.text()
+        except UnicodeDecodeError:
+            return None
+    if not isinstance(raw, str):
+        return None
+    try:
+        when = datetime.fromisoformat(raw.strip())
+    except ValueError:
+        return None
+    return when.replace(tzinfo=UTC) if when.utcoffset() is None else when
+
+
 def _now(ctx: sdk.RunContext) -> datetime:
     now = ctx.clock.now()
     return now.replace(tzinfo=UTC) if now.utcoffset() is None else now
@@ -73,11 +97,11 @@ def cron(ctx: sdk.RunContext, value: sdk.Value, expr: str) -> sdk.Value:
 
     ``expr`` has 5 fields (``min hour dom mon dow``), 6 (seconds first) or 7 (seconds
     first, year last, e.g. ``"0 */15 * * * * *"``). An invalid expression fails at
-    construction with code ``cron.invalid_expression``. The input is ignored. The output
-    is the scheduled firing time when a scheduler started the run, else the current time
-    truncated to the second.
+    construction with code ``cron.invalid_expression``. The output is the scheduled firing
+    time when a scheduler started the run (``serve`` passes it as the run's input), else
+    the current time truncated to the second.
     """
-    scheduled = _scheduled(ctx)
+    scheduled = _scheduled(ctx) or _from_input(value)
     fired = (scheduled or _now(ctx)).astimezone(UTC).replace(microsecond=0)
     stamp = fired.isoformat(timespec="seconds").replace("+00:00", "Z")
     ctx.log.info("cron.fired", expr=expr, fire_time=stamp, scheduled=scheduled is not None)

@@ -14,9 +14,10 @@ from orchestrator_blocks import sdk
 
 from .codes import CODES, DOMAIN, INVALID, RENDER_FAILED
 from .data import view
-from .engine import TemplateFailure, compile_template, render
+from .engine import TemplateFailure, compile_template, partials_used, render
+from .render_email import render_email
 
-__all__ = ["template_handlebars"]
+__all__ = ["render_email", "template_handlebars"]
 
 
 def _validate(config: dict[str, Any]) -> None:
@@ -31,12 +32,20 @@ def _validate(config: dict[str, Any]) -> None:
         config["partials"] = dict(partials)
     if not isinstance(config["strict"], bool):
         raise TypeError(f"strict must be True or False, not {config['strict']!r}")
-    for name, source in [("template", template), *(config["partials"] or {}).items()]:
+    given = config["partials"] or {}
+    for name, source in [(None, template), *given.items()]:
+        where = "template" if name is None else f"partial {name!r}"
         try:
             compile_template(source)
+            missing = sorted(partials_used(source) - set(given))
         except TemplateFailure as exc:
-            where = "template" if name == "template" else f"partial {name!r}"
             raise sdk.InvalidBlockConfig(f"{where}: {exc.message}", code=INVALID) from None
+        if missing:
+            raise sdk.InvalidBlockConfig(
+                f"{where} uses the partial(s) {missing}, which were not given; "
+                f"given: {sorted(given) or 'none'}",
+                code=INVALID,
+            )
 
 
 def _data(value: sdk.Value, strict: bool) -> Any:
@@ -74,8 +83,9 @@ def template_handlebars(
     the template (``{{name}}``, ``{{#each items}}``); a ``Text`` input is the string
     ``this``. ``partials`` maps names to templates for ``{{> name}}``. With
     ``strict=True`` a name missing from the data is ``template.missing_data`` instead of
-    rendering as nothing. A template that does not compile fails at construction
-    (``InvalidBlockConfig``, code ``template.invalid``).
+    rendering as nothing. A template (or partial) that does not compile, or that includes
+    a partial not given, fails at construction (``InvalidBlockConfig``, code
+    ``template.invalid``). ``{{{json x}}}`` writes ``x`` as JSON (``null`` when missing).
     """
     try:
         return sdk.Text(render(template, _data(value, strict), partials, strict=strict))
@@ -86,3 +96,4 @@ def template_handlebars(
 @sdk.hookimpl
 def register_block_types(registry: sdk.Registry) -> None:
     registry.add(template_handlebars)
+    registry.add(render_email)

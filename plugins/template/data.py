@@ -16,7 +16,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["MissingData", "view"]
+__all__ = ["MissingData", "to_json", "view"]
 
 
 class MissingData(Exception):
@@ -35,8 +35,20 @@ def _plain(obj: Any) -> Any:
     return obj
 
 
-def _to_json(obj: Any) -> str:
-    return json.dumps(_plain(obj), ensure_ascii=False, default=str)
+# The line breaks of ``str.splitlines`` (and JavaScript) that json.dumps leaves raw.
+_SAFE = str.maketrans({c: f"\\u{ord(c):04x}" for c in "\x85\u2028\u2029"})
+
+
+def to_json(obj: Any) -> str:
+    """``obj`` (a view or a plain value) as JSON text on one line.
+
+    Safe to write as a JSON Lines record and to embed in an HTML ``<script>``: U+0085,
+    U+2028 and U+2029 (line breaks to ``str.splitlines`` and to JavaScript) are escaped, and ``</``
+    is written ``<\\/`` so a value cannot close the script element. Both are plain JSON
+    escapes: ``json.loads`` gives back the exact value.
+    """
+    text = json.dumps(_plain(obj), ensure_ascii=False, default=str)
+    return text.translate(_SAFE).replace("</", "<\\/")
 
 
 class _Object(dict):  # type: ignore[type-arg]
@@ -59,7 +71,7 @@ class _Object(dict):  # type: ignore[type-arg]
         raise KeyError(key)
 
     def __str__(self) -> str:
-        return _to_json(self)
+        return to_json(self)
 
     __repr__ = __str__
 
@@ -95,7 +107,7 @@ class _Array(list):  # type: ignore[type-arg]
         return list.__getitem__(self, key)
 
     def __str__(self) -> str:
-        return _to_json(self)
+        return to_json(self)
 
     __repr__ = __str__
 

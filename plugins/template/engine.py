@@ -9,6 +9,8 @@ Two pybars quirks are handled here:
   (``"Hi {{name"`` renders ``"Hi "``). :func:`compile_template` compiles the source once
   more with an end marker appended; a marker missing from the generated code means the
   parse stopped early, and the template is ``template.invalid``.
+* pybars looks partials up only while rendering; :func:`partials_used` reads the names a
+  template includes from the generated code, so a missing partial fails at construction.
 * pybars' compiler keeps its state on the class, so compilation is serialised by a lock;
   compiled templates are cached by source and are safe to render concurrently.
 
@@ -17,7 +19,9 @@ pybars is imported on first use (its import builds a grammar, about a second).
 
 from __future__ import annotations
 
+import ast
 import functools
+import re
 import secrets
 import threading
 from collections.abc import Callable, Mapping
@@ -25,9 +29,9 @@ from types import ModuleType
 from typing import Any
 
 from .codes import INVALID, MISSING_DATA, RENDER_FAILED
-from .data import MissingData, has_key
+from .data import MissingData, has_key, to_json
 
-__all__ = ["TemplateFailure", "compile_template", "render"]
+__all__ = ["TemplateFailure", "compile_template", "partials_used", "render"]
 
 Renderer = Callable[..., str]
 
@@ -59,9 +63,11 @@ class TemplateFailure(Exception):
         self.details = details
 
 
+_PARTIAL_USE = re.compile(r'^\s*partialName = ("(?:[^"\\]|\\.)*")$', re.MULTILINE)
+
+
 @functools.lru_cache(maxsize=512)
-def compile_template(source: str) -> Renderer:
-    """The render function of ``source``; raises :class:`TemplateFailure` (``invalid``)."""
+def _compile(source: str) -> tuple[Renderer, frozenset[str]]:
     if not isinstance(source, str):
         raise TemplateFailure(INVALID, f"a template must be a string, not {type(source).__name__}")
     with _LOCK:
@@ -79,7 +85,20 @@ def compile_template(source: str) -> Renderer:
     namespace: dict[str, Any] = {}
     exec(compile(code, "<handlebars template>", "exec"), namespace)  # noqa: S102 - pybars' own code
     renderer: Renderer = namespace["render"]
-    return renderer
+    used = frozenset(str(ast.literal_eval(m)) for m in _PARTIAL_USE.findall(code))
+    return renderer, used
+
+
+def compile_template(source: str) -> Renderer:
+    """The render function of ``source``; raises :class:`TemplateFailure` (``invalid``)."""
+    return _compile(source)[0]
+
+
+def partials_used(source: str) -> frozenset[str]:
+    """The partial names ``source`` includes (``{{> name}}``), read from pybars' own
+    compiled code; raises :class:`TemplateFailure` (``invalid``) like
+    :func:`compile_template`."""
+    return _compile(source)[1]
 
 
 class _MissingPartial(Exception):
@@ -129,6 +148,12 @@ def _strict_helper_missing(scope: Any, name: str, *args: Any) -> Any:
     raise MissingData(name)
 
 
+def _json_helper(this: Any, value: Any = None) -> str:
+    """``{{{json x}}}``: ``x`` as JSON (a string quoted and escaped, a missing value
+    ``null``), for templates that write JSON lines such as an error log."""
+    return to_json(value)
+
+
 def render(
     template: str, data: Any, partials: Mapping[str, str] | None = None, *, strict: bool = False
 ) -> str:
@@ -140,7 +165,7 @@ def render(
             compiled[name] = compile_template(source)
         except TemplateFailure as exc:
             raise TemplateFailure(INVALID, f"partial {name!r}: {exc.message}") from None
-    helpers: dict[str, Any] = {"blockHelperMissing": _block_helper_missing}
+    helpers: dict[str, Any] = {"blockHelperMissing": _block_helper_missing, "json": _json_helper}
     if strict:
         helpers["helperMissing"] = _strict_helper_missing
     try:
