@@ -213,6 +213,7 @@ class StoreService(Protocol):
         recipient: str,
         message_id: str,
         customer_id: str | None = None,
+        related_workflow: str | None = None,
     ) -> tuple[bool, dict[str, Any] | None]:
         """Claim an idempotency key before delivering: ``(True, None)`` to send, else
         ``(False, existing)`` (``status`` sent, or sending = outcome unknown)."""

@@ -229,6 +229,7 @@ class StoreFacade:
         recipient: str,
         message_id: str,
         customer_id: str | None = None,
+        related_workflow: str | None = None,
     ) -> tuple[bool, dict[str, Any] | None]:
         ok, existing = await asyncio.to_thread(
             lambda: self._store.outbound.begin(
@@ -238,6 +239,7 @@ class StoreFacade:
                 recipient=recipient,
                 message_id=message_id,
                 customer_id=customer_id,
+                related_workflow=related_workflow,
             )
         )
         return ok, (existing.__dict__ if existing is not None else None)

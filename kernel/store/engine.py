@@ -177,7 +177,8 @@ class StoreEngine:
                     return fn(conn)
                 finally:
                     if deadline is not None and self.dialect == "sqlite":
-                        conn.connection.driver_connection.set_progress_handler(None, 0)
+                        raw: Any = conn.connection.driver_connection
+                        raw.set_progress_handler(None, 0)
         except exc.SQLAlchemyError as error:
             sql_error = classify(error)
             if (
@@ -194,7 +195,7 @@ class StoreEngine:
 
     def _arm_timeout(self, conn: Connection, deadline: float, timeout_s: float) -> None:
         if self.dialect == "sqlite":
-            raw = conn.connection.driver_connection
+            raw: Any = conn.connection.driver_connection
             raw.set_progress_handler(lambda: int(time.monotonic() >= deadline), 1_000)
         elif self.dialect == "postgresql":
             conn.execute(text(f"SET LOCAL statement_timeout = {max(1, int(timeout_s * 1000))}"))

@@ -42,7 +42,7 @@ class Proposal:
         return dict(self.__dict__)
 
 
-def _proposal(row: Mapping[str, Any]) -> Proposal:
+def _proposal(row: Any) -> Proposal:
     data = dict(row)
     data["payload"] = json.loads(data.pop("payload_json"))
     return Proposal(**data)

@@ -6,6 +6,7 @@ per run, whatever retries happen), so a post action can simply be retried.
 
 from __future__ import annotations
 
+import builtins
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -168,7 +169,7 @@ class EventRecord:
     created_at: str
 
 
-def _event(row: Mapping[str, Any]) -> EventRecord:
+def _event(row: Any) -> EventRecord:
     return EventRecord(
         id=row["id"],
         event_type=row["event_type"],
@@ -216,14 +217,14 @@ class Ledger:
 
     def list(
         self, *, event_type: str | None = None, after_id: int = 0, limit: int = 100
-    ) -> list[EventRecord]:
+    ) -> builtins.list[EventRecord]:
         stmt = select(events).where(events.c.id > after_id).order_by(events.c.id).limit(limit)
         if event_type:
             stmt = stmt.where(events.c.event_type == event_type)
         with self.engine.read() as conn:
             return [_event(r) for r in conn.execute(stmt).mappings().all()]
 
-    def recent(self, limit: int = 50) -> list[EventRecord]:
+    def recent(self, limit: int = 50) -> builtins.list[EventRecord]:
         stmt = select(events).order_by(events.c.id.desc()).limit(limit)
         with self.engine.read() as conn:
             return [_event(r) for r in conn.execute(stmt).mappings().all()]
@@ -256,7 +257,7 @@ class Ledger:
             what="record the run of an event delivery",
         )
 
-    def deliveries(self, subscriber: str) -> list[dict[str, Any]]:
+    def deliveries(self, subscriber: str) -> builtins.list[dict[str, Any]]:
         stmt = select(event_deliveries).where(event_deliveries.c.subscriber == subscriber)
         with self.engine.read() as conn:
             return [dict(r) for r in conn.execute(stmt).mappings().all()]
@@ -318,7 +319,7 @@ class VerifyCheck:
     checked_at: str | None
 
 
-def _check(row: Mapping[str, Any]) -> VerifyCheck:
+def _check(row: Any) -> VerifyCheck:
     return VerifyCheck(
         id=row["id"],
         run_id=row["run_id"],

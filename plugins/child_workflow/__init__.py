@@ -28,6 +28,19 @@ def _validate(config: Mapping[str, Any]) -> None:
         )
 
 
+def _writes(config: Mapping[str, Any]) -> bool:
+    """A child workflow writes when one of its blocks does, so the approval gate of a risk
+    >= 3 parent must come before it (a send cannot hide inside a child). Unknown shapes
+    count as writes."""
+    blocks = getattr(config["workflow"], "blocks", None)
+    if not isinstance(blocks, Mapping):
+        return True
+    try:
+        return any(b.block_type.is_write(b.config) for b in blocks.values())
+    except (AttributeError, RecursionError):
+        return True
+
+
 @sdk.block_type(
     "child_workflow",
     domain=DOMAIN,
@@ -35,6 +48,8 @@ def _validate(config: Mapping[str, Any]) -> None:
     timeout=None,
     retries=0,
     timeout_code=TIMEOUT,
+    side_effects=[sdk.SideEffect("Workflow", "child run", "run")],
+    writes_when=_writes,
     validate=_validate,
 )
 async def child_workflow(ctx: sdk.RunContext, value: sdk.Value, workflow: Any) -> sdk.Value:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from orchestrator_blocks import sdk
 
-from .codes import CODES, DEFAULT_SENDER, DOMAIN, SMTP_FROM_ENV, TIMEOUT
-from .message import check_config, compose
+from .codes import CODES, DEFAULT_SENDER, DOMAIN, SMTP_FROM_ENV, TIMEOUT, UNKNOWN_OUTCOME
+from .message import Outgoing, check_config, compose
 from .transport import parse_smtp_url, send_smtp, write_outbox
 
 __all__ = ["BLOCK_TYPES", "send_email"]
@@ -43,7 +43,11 @@ async def send_email(
     The input is the body (``Text``; HTML when ``html=True`` or when it looks like HTML),
     or a ``Json`` envelope whose ``to``/``cc``/``reply_to``/``subject``/``text``/``html``/
     ``sender``/``message_id``/``idempotency_key``/``headers`` fill what the block does not
-    configure (configuration wins). ``idempotency_key`` derives a stable Message-ID.
+    configure (configuration wins). ``idempotency_key`` derives a stable Message-ID and
+    makes the send happen at most once per key: the key is claimed in the store's
+    ``outbound_email_log`` before delivery; a key already ``sent`` is skipped (output
+    ``{"sent": false, "skipped": "already_sent", ...}``), one still ``sending`` (outcome
+    unknown) fails ``email.unknown_outcome`` (manual); a failed delivery frees the key.
     Transport: ``ORCHESTRATOR_BLOCKS_SMTP_URL`` (``smtp://`` or ``smtps://``); without it,
     an ``.eml`` file in ``$ORCHESTRATOR_BLOCKS_HOME/outbox``. Output:
     ``{"sent": true, "to": [...], "message_id": ..., "transport": "smtp"|"outbox"}`` plus
@@ -64,6 +68,102 @@ async def send_email(
     now = ctx.clock.now()
     default_sender = settings.extra.get(SMTP_FROM_ENV) or DEFAULT_SENDER
     outgoing = compose(value, config, default_sender=default_sender, now=now)
+    envelope = value.value if isinstance(value, sdk.Json) else None
+    envelope = envelope if isinstance(envelope, Mapping) else {}
+    key = idempotency_key or envelope.get("idempotency_key")
+    store = _store(ctx) if key else None
+    if store is None:
+        return await _deliver(ctx, outgoing, now)
+    customer = envelope.get("customer_id")
+    try:
+        claimed, existing = await store.claim_send(
+            key,
+            workflow_id=ctx.workflow_id,
+            # A send inside a fan-out runs in a per-item child run; the log row belongs to
+            # the run the user started (the card's verify query selects by that run id).
+            run_id=ctx.parent_run_id or ctx.run_id,
+            recipient=outgoing.to[0],
+            message_id=outgoing.message_id,
+            customer_id=str(customer) if customer is not None else None,
+            related_workflow=envelope.get("related_workflow") or None,
+        )
+    except sdk.StateStoreError as exc:
+        raise sdk.BlockError(
+            sdk.STATE_STORE_WRITE_FAILED,
+            f"could not claim the send in outbound_email_log, so nothing was sent: {exc}",
+            retry_disposition=sdk.RetryDisposition.BACKOFF,
+        ) from None
+    if not claimed:
+        return _already_claimed(ctx, outgoing, existing or {})
+    try:
+        result = await _deliver(ctx, outgoing, now)
+    except sdk.BlockError as exc:
+        await _finish(ctx, store, key, "failed", error=f"{exc.code}: {exc.message}")
+        raise
+    await _finish(ctx, store, key, "sent")
+    return result
+
+
+def _store(ctx: sdk.RunContext) -> sdk.StoreService | None:
+    """The engine's store, or ``None`` where there is none (SDK unit harnesses)."""
+    try:
+        return ctx.services.store
+    except LookupError:
+        ctx.log.warning("email.idempotency_unavailable", reason="this run has no state store")
+        return None
+
+
+def _already_claimed(
+    ctx: sdk.RunContext, outgoing: Outgoing, existing: Mapping[str, Any]
+) -> sdk.Value:
+    """Another send holds the key: skip it when it went out, stop for a human otherwise."""
+    status = existing.get("status")
+    details = {
+        "message_id": outgoing.message_id,
+        "status": status,
+        "claimed_by_run_id": existing.get("workflow_run_id"),
+    }
+    if status == "sent":
+        ctx.log.info("email.skipped", reason="already_sent", message_id=outgoing.message_id)
+        return sdk.Json(
+            {
+                "sent": False,
+                "skipped": "already_sent",
+                "to": outgoing.to,
+                "message_id": outgoing.message_id,
+            }
+        )
+    raise sdk.BlockError(
+        UNKNOWN_OUTCOME,
+        f"message {outgoing.message_id} is marked {status!r} in outbound_email_log (run "
+        f"{existing.get('workflow_run_id')}): it may already have been delivered, so it is "
+        "not sent again; check the recipient's mailbox or the server's log, then mark the "
+        "row 'failed' to allow a re-send",
+        retry_disposition=sdk.RetryDisposition.MANUAL,
+        severity=sdk.Severity.WARN,
+        details=details,
+    )
+
+
+async def _finish(
+    ctx: sdk.RunContext,
+    store: sdk.StoreService,
+    key: str,
+    status: str,
+    *,
+    error: str | None = None,
+) -> None:
+    """Record the delivery's outcome. A failure here is logged, never raised: the message's
+    fate is already decided, and the row left ``sending`` makes a later send stop for a
+    human instead of sending twice."""
+    try:
+        await store.finish_send(key, status, error=error)
+    except sdk.StateStoreError as exc:
+        ctx.log.error("email.send_log_failed", status=status, message=str(exc))
+
+
+async def _deliver(ctx: sdk.RunContext, outgoing: Outgoing, now: Any) -> sdk.Value:
+    settings = ctx.settings
     result: dict[str, Any] = {"sent": True, "to": outgoing.to, "message_id": outgoing.message_id}
     if outgoing.cc:
         result["cc"] = outgoing.cc

@@ -1,4 +1,5 @@
-"""Domain codes of the email family: contract §7.5's baseline plus ``email.invalid_request``.
+"""Domain codes of the email family: contract §7.5's baseline plus ``email.invalid_request``
+and ``email.unknown_outcome``.
 
 The code a failure gets decides whether the executor retries it:
 
@@ -19,6 +20,10 @@ code                        disposition  when
 ``email.invalid_request``   never        no recipient, a malformed address, CR/LF in a
                                          header value (header injection), a bad
                                          ``message_id`` or ``headers`` field
+``email.unknown_outcome``   manual       the idempotency key's send is still marked
+                                         ``sending`` (a process died between delivery
+                                         and the log write): it may have gone out, so a
+                                         human checks before anything is re-sent
 ==========================  ===========  ==============================================
 
 ``provider_status`` is the SMTP reply code whenever the server answered.
@@ -38,6 +43,7 @@ __all__ = [
     "SMTP_URL_ENV",
     "TIMEOUT",
     "TRANSIENT",
+    "UNKNOWN_OUTCOME",
 ]
 
 DOMAIN = "email"
@@ -47,9 +53,10 @@ TIMEOUT = "email.smtp.timeout"
 TRANSIENT = "email.smtp.transient"
 PERMANENT = "email.smtp.permanent"
 INVALID_REQUEST = "email.invalid_request"
+UNKNOWN_OUTCOME = "email.unknown_outcome"
 
 BASELINE_CODES = (AUTH_FAILED, TIMEOUT, TRANSIENT, PERMANENT)
-CODES = (*BASELINE_CODES, INVALID_REQUEST)
+CODES = (*BASELINE_CODES, INVALID_REQUEST, UNKNOWN_OUTCOME)
 
 SMTP_URL_ENV = "ORCHESTRATOR_BLOCKS_SMTP_URL"
 SMTP_FROM_ENV = "ORCHESTRATOR_BLOCKS_SMTP_FROM"

@@ -139,3 +139,18 @@ def test_block_types_are_well_formed(type_id: str) -> None:
     from orchestrator_blocks.kernel.plugin_host import default_host
 
     check_block_type(default_host().get(type_id))
+
+
+def test_a_send_hidden_in_a_child_workflow_is_still_refused_without_a_gate() -> None:
+    child = ob.new_workflow("child_writes")
+    child.add(ob.Block.file_write("out/child.txt", mode="overwrite"))
+    w = ob.new_workflow("parent").set_risk_level(4)
+    w.add(ob.Block.child_workflow(child))
+    result = w.run("data")
+    assert result.error.code == "runtime.approval_required"
+    assert not (Path(load_settings().files_root) / "out" / "child.txt").exists()
+    reader = ob.new_workflow("child_reads")
+    reader.add(ob.Block.custom_transform(lambda v: v))
+    calm = ob.new_workflow("parent_reads").set_risk_level(4)
+    calm.add(ob.Block.child_workflow(reader))
+    assert calm.run("data").ok

@@ -1,0 +1,276 @@
+"""The ``for_each`` block type: a bounded pool of per-item child runs.
+
+How an item ends (counted, never stored):
+
+* ``sent``: its run succeeded; ``skipped`` when the run's output is a JSON object with a
+  truthy ``"skipped"`` (``send_email`` found the key already sent);
+* ``failed``: its run failed after ``max_attempts`` (only ``backoff``/``immediate``
+  failures are retried, sleeping ``min(max_ms, base_ms * 2**(attempt-1))`` ms between);
+* ``unknown``: its run failed with a code ending ``.unknown_outcome`` (own or nested):
+  the side effect may have happened, so it is neither retried nor re-sent;
+* ``not_started``: the circuit breaker or a kill switch stopped the fan-out first.
+
+The circuit breaker counts consecutive ``failed`` items in completion order (a ``sent``
+item resets it; ``skipped`` and ``unknown`` items say nothing about the downstream service
+and leave it as is). Once it trips, or a kill switch is on when the next item would start,
+no new item starts; items in flight finish.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+
+from orchestrator_blocks import sdk
+
+from .codes import CIRCUIT_OPEN, CODES, DOMAIN, FAILED, HALTED, INVALID_INPUT
+from .codes import UNKNOWN_OUTCOME_SUFFIX as UNKNOWN_SUFFIX
+from .items import Items, item_payload, read_items
+from .tally import Tally, show_progress
+
+__all__ = ["for_each"]
+
+
+def _positive_int(config: Mapping[str, Any], name: str, minimum: int) -> None:
+    value = config[name]
+    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+
+
+def _validate(config: dict[str, Any]) -> None:
+    workflow = config["workflow"]
+    if not (hasattr(workflow, "plan") and hasattr(workflow, "id")):
+        raise TypeError(
+            f"for_each needs a Workflow (from new_workflow) to run per item, "
+            f"got {type(workflow).__name__}"
+        )
+    over = config["over"]
+    if over is not None and not (isinstance(over, str) and over):
+        raise ValueError(
+            f"over must be the name of the input's key holding the items, not {over!r}"
+        )
+    if not (isinstance(config["item_key"], str) and config["item_key"]):
+        raise ValueError(f"item_key must be a field name, not {config['item_key']!r}")
+    _positive_int(config, "concurrency", 1)
+    if config["circuit_breaker"] is not None:
+        _positive_int(config, "circuit_breaker", 1)
+    _positive_int(config, "max_attempts", 1)
+    _positive_int(config, "base_ms", 0)
+    _positive_int(config, "max_ms", 0)
+    switches = config["kill_switches"]
+    if isinstance(switches, str):
+        switches = (switches,)
+    if not isinstance(switches, Sequence) or not all(isinstance(s, str) and s for s in switches):
+        raise ValueError("kill_switches must be a kill switch name or a list of names")
+    config["kill_switches"] = tuple(switches)
+    if config["progress"] not in (None, True, False):
+        raise ValueError("progress must be None (when on a terminal), True or False")
+
+
+def _writes(config: Mapping[str, Any]) -> bool:
+    """A fan-out writes when a step of its per-item workflow does (so the approval gate of
+    a risk >= 3 workflow must come before it). Unknown shapes count as writes."""
+    blocks = getattr(config["workflow"], "blocks", None)
+    if not isinstance(blocks, Mapping):
+        return True
+    try:
+        return any(b.block_type.is_write(b.config) for b in blocks.values())
+    except (AttributeError, RecursionError):
+        return True
+
+
+@dataclass(frozen=True, slots=True)
+class _Retry:
+    max_attempts: int
+    base_ms: int
+    max_ms: int
+
+    def delay_ms(self, attempt: int) -> int:
+        return min(self.max_ms, self.base_ms * 2 ** (attempt - 1))
+
+
+class _Stop:
+    """Why no new item starts (``None`` while items may still start)."""
+
+    def __init__(self, breaker: int | None) -> None:
+        self.reason: str | None = None
+        self.breaker = breaker
+        self.consecutive = 0
+
+    def after(self, outcome: str, ctx: sdk.RunContext) -> None:
+        if outcome == "sent":
+            self.consecutive = 0
+        elif outcome == "failed":
+            self.consecutive += 1
+            if self.breaker is not None and self.consecutive >= self.breaker and not self.reason:
+                self.reason = "circuit_open"
+                ctx.log.warning("fan_out.circuit_open", consecutive_failures=self.consecutive)
+
+
+def _is_unknown(env: sdk.ErrorEnvelope) -> bool:
+    level: sdk.ErrorEnvelope | None = env
+    while level is not None:
+        child_code = level.details.get("child_code")
+        if level.code.endswith(UNKNOWN_SUFFIX) or (
+            isinstance(child_code, str) and child_code.endswith(UNKNOWN_SUFFIX)
+        ):
+            return True
+        level = level.cause
+    return False
+
+
+def _skipped(value: sdk.Value) -> Any:
+    if isinstance(value, sdk.Json) and isinstance(value.value, Mapping):
+        return value.value.get("skipped") or None
+    return None
+
+
+async def _run_item(
+    ctx: sdk.RunContext, workflow: Any, items: Items, item: Mapping[str, Any], retry: _Retry
+) -> str:
+    """One item to its outcome (``sent``/``skipped``/``failed``/``unknown``), retried."""
+    key = items.key_of(item)
+    payload = sdk.Json(item_payload(items, item))
+    log = ctx.log
+    with structlog.contextvars.bound_contextvars(fan_out_item=key):
+        attempt = 0
+        while True:
+            attempt += 1
+            outcome = await ctx.services.run_child(workflow, payload, ctx)
+            env = outcome.error
+            where = {"attempts": attempt, "child_run_id": outcome.run_id}
+            if env is None and outcome.status == "succeeded":
+                reason = _skipped(outcome.output)
+                if reason:
+                    log.info("fan_out.item_skipped", reason=str(reason), **where)
+                    return "skipped"
+                log.info("fan_out.item_succeeded", **where)
+                return "sent"
+            if env is None:  # e.g. a per-item approval that is still pending
+                log.warning("fan_out.item_failed", outcome="failed", status=outcome.status, **where)
+                return "failed"
+            fields = {"code": env.code, "message": env.message, "status": outcome.status}
+            if _is_unknown(env):
+                log.warning("fan_out.item_failed", outcome="unknown", **fields, **where)
+                return "unknown"
+            if env.retry_disposition.retryable and attempt < retry.max_attempts:
+                delay = retry.delay_ms(attempt)
+                log.warning("fan_out.item_retry_scheduled", delay_ms=delay, **fields, **where)
+                if delay:
+                    await ctx.clock.sleep(delay / 1000)
+                continue
+            log.warning("fan_out.item_failed", outcome="failed", **fields, **where)
+            return "failed"
+
+
+async def _engaged(ctx: sdk.RunContext, names: Sequence[str]) -> str | None:
+    """The first engaged kill switch; a store that cannot answer counts as engaged."""
+    for name in names:
+        try:
+            if await ctx.services.store.kill_switch_engaged(name):
+                return name
+        except (sdk.StateStoreError, LookupError) as exc:
+            ctx.log.error("fan_out.kill_switch_unreadable", kill_switch=name, message=str(exc))
+            return name
+    return None
+
+
+def _end(ctx: sdk.RunContext, counts: dict[str, int], stop: str | None) -> sdk.Value:
+    if not (counts["failed"] or counts["unknown"] or stop):
+        return sdk.Json(counts)
+    if counts["sent"] or counts["skipped"]:
+        ctx.services.report_partial(ctx.block_id, counts)
+        return sdk.Json(counts)
+    code = {"circuit_open": CIRCUIT_OPEN, "halted": HALTED}.get(stop or "", FAILED)
+    why = {
+        "circuit_open": "the circuit breaker opened",
+        "halted": "a kill switch stopped it",
+    }.get(stop or "", "every item failed")
+    raise sdk.BlockError(
+        code,
+        f"fan-out delivered nothing: {why} ({counts['failed']} failed, {counts['unknown']} "
+        f"unknown, {counts['not_started']} not started of {counts['total']})",
+        details=counts,
+    )
+
+
+@sdk.block_type(
+    "for_each",
+    domain=DOMAIN,
+    codes=CODES,
+    timeout=None,
+    retries=0,
+    side_effects=[sdk.SideEffect("Loop", "items", "iterate")],
+    writes_when=_writes,
+    validate=_validate,
+)
+async def for_each(
+    ctx: sdk.RunContext,
+    value: sdk.Value,
+    workflow: Any,
+    *,
+    over: str | None = None,
+    item_key: str = "id",
+    concurrency: int = 4,
+    circuit_breaker: int | None = 5,
+    max_attempts: int = 3,
+    base_ms: int = 2000,
+    max_ms: int = 30000,
+    kill_switches: str | Sequence[str] = (),
+    progress: bool | None = None,
+) -> sdk.Value:
+    """Run ``workflow`` once per item of a list, ``concurrency`` at a time; output counts.
+
+    The input is a JSON list of objects, or an object whose key ``over`` holds it (its
+    ``"inputs"`` are passed on). Each item's run gets ``{**item, "item", "inputs",
+    "item_key", "idempotency_key"}``. Output ``{"total", "sent", "failed", "skipped",
+    "unknown", "not_started"}``; the run ends ``partial`` when some items failed, and the
+    block fails (``fan_out.failed`` / ``circuit_open`` / ``halted``) when none was sent.
+    """
+    items = read_items(value, ctx, over=over, item_key=item_key)
+    try:
+        workflow.plan()
+    except sdk.GraphInvalid as exc:
+        raise sdk.BlockError(
+            INVALID_INPUT, f"the per-item workflow {workflow.id!r} is invalid: {exc}"
+        ) from None
+    switches = tuple(kill_switches)
+    retry = _Retry(max_attempts, base_ms, max_ms)
+    stop = _Stop(circuit_breaker)
+    source = iter(items)
+    ctx.log.info("fan_out.started", total=len(items), concurrency=concurrency, workflow=workflow.id)
+    tally = Tally(ctx, len(items), bar=show_progress(progress))
+
+    async def worker() -> None:
+        while stop.reason is None:
+            item = next(source, None)
+            if item is None:
+                return
+            if switches:
+                engaged = await _engaged(ctx, switches)
+                if engaged is not None and stop.reason is None:
+                    stop.reason = "halted"
+                    ctx.log.warning("fan_out.halted", kill_switch=engaged)
+            if stop.reason is not None:
+                return
+            outcome = await _run_item(ctx, workflow, items, item, retry)
+            tally.record(outcome)
+            stop.after(outcome, ctx)
+
+    tasks = [asyncio.create_task(worker()) for _ in range(min(concurrency, len(items)))]
+    try:
+        await asyncio.gather(*tasks)
+    except BaseException:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        tally.close()
+        raise
+    counts = tally.finish()
+    if stop.reason is not None:
+        ctx.log.warning("fan_out.stopped", reason=stop.reason, **counts)
+    return _end(ctx, counts, stop.reason)
