@@ -37,13 +37,14 @@ NUDGE = """\
 <p>A short personal note from the team usually gets them started.</p>
 """
 
-# One JSON object per line; the `json` helper encodes each value of the envelope.
+# One JSON object per line (JSON Lines: file_write appends text as is, so the template ends
+# the line itself); the `json` helper encodes each value of the envelope.
 ERROR_LINE = (
     '{"ts": {{{json ts}}}, "workflow_id": {{{json workflow_id}}}, "run_id": {{{json run_id}}}, '
     '"block_id": {{{json block_id}}}, "attempt": {{{json attempt}}}, "origin": {{{json origin}}}, '
     '"domain": {{{json domain}}}, "code": {{{json code}}}, '
     '"retry_disposition": {{{json retry_disposition}}}, '
-    '"provider_status": {{{json provider_status}}}, "message": {{{json message}}}}'
+    '"provider_status": {{{json provider_status}}}, "message": {{{json message}}}}\n'
 )
 
 
@@ -67,7 +68,9 @@ def build_workflow() -> ob.Workflow:
         .set_timeout_ms(30_000)
         .set_retry_exponential(2, 1_000, 2.0)
     )
-    render = ob.Block.template_handlebars(NUDGE).named("render_nudge")
+    # strict: a JSON body that is not the trials document fails here (template.missing_data)
+    # instead of mailing a half-empty nudge.
+    render = ob.Block.template_handlebars(NUDGE, strict=True).named("render_nudge")
     send = (
         ob.Block.send_email(NUDGE_TO, "Trial Activation Nudge")
         .named("send_nudge")

@@ -129,7 +129,7 @@ async def run_post_actions(
     """Record the run; returns ``{action: written}``."""
     summary = result.summary()
     actions: list[tuple[str, Callable[[], Any], dict[str, Any]]] = []
-    run_row = {
+    run_row: dict[str, Any] = {
         "run_id": result.run_id,
         "workflow_type": spec.workflow_type,
         "status": str(result.status),
@@ -154,7 +154,7 @@ async def run_post_actions(
         summary["fan_out"] = [dict(p) for p in result.partial]
     actions.append(("log_run", lambda: _require(store).runs.record(**run_row), run_row))
     if spec.reflexion:
-        refl = {
+        refl: dict[str, Any] = {
             "run_id": result.run_id,
             "workflow_type": spec.workflow_type,
             "narrative": narrative(spec, result),
@@ -162,7 +162,7 @@ async def run_post_actions(
         }
         actions.append(("reflexion", lambda: _require(store).runs.record_reflexion(**refl), refl))
     event_type = ledger_event_type(result.status)
-    event = {
+    event: dict[str, Any] = {
         "event_type": event_type,
         "payload": {**summary, "workflow_type": spec.workflow_type},
         "idempotency_key": f"{event_type}:{result.run_id}",

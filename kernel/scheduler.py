@@ -130,7 +130,7 @@ def schedules_for(workflows: list[tuple[Path | None, Workflow]], now: datetime) 
             rule = None
             text = trigger.filter
             if trigger.kind == "hitl_approval" and trigger.action_type:
-                extra = f"payload.get('action_type') == {trigger.action_type!r}"
+                extra = f"payload['action_type'] == {trigger.action_type!r}"
                 text = f"({text}) and {extra}" if text else extra
             if text:
                 rule = Rule(text, names=("event", "payload"), label=f"{workflow.id} trigger")

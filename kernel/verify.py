@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from orchestrator_blocks.sdk import Rule, RuleError, Settings, SqlError, to_jsonable, utc_now_iso
@@ -104,7 +104,5 @@ def next_verify_time(after: datetime, minutes: list[int]) -> datetime:
     raise ValueError("no verify minute configured")
 
 
-def _hours(n: int) -> Any:
-    from datetime import timedelta
-
+def _hours(n: int) -> timedelta:
     return timedelta(hours=n)

@@ -13,10 +13,13 @@ import typer
 
 from orchestrator_blocks.sdk import OrchestratorError
 
+from .approvals_cmd import approvals_app
 from .common import UserError, err_console
+from .console_cmd import console_command
+from .demo_batch import batch_notify_demo
 from .demo_cmd import demo_app
 from .explain_cmd import explain_command
-from .logs_cmd import logs_command, runs_command
+from .logs_cmd import logs_command, runs_app
 from .plugins_cmd import plugins_app
 from .run_cmd import run_command
 from .serve_cmd import serve_command
@@ -34,9 +37,12 @@ app = typer.Typer(
 app.add_typer(plugins_app, name="plugins")
 app.command("run")(run_command)
 app.command("logs")(logs_command)
-app.command("runs")(runs_command)
+app.add_typer(runs_app, name="runs")
+app.add_typer(approvals_app, name="approvals")
 app.command("serve")(serve_command)
+app.command("console")(console_command)
 app.command("explain")(explain_command)
+demo_app.command("batch-notify")(batch_notify_demo)
 app.add_typer(demo_app, name="demo")
 app.add_typer(kill_app, name="kill")
 app.add_typer(events_app, name="events")

@@ -16,6 +16,11 @@ demo_app = typer.Typer(
 )
 
 MODES = ("ok", "malformed", "down")
+_DEMO_ENV = (
+    "ORCHESTRATOR_BLOCKS_TRIALS_URL",
+    "ORCHESTRATOR_BLOCKS_SMTP_URL",
+    "ORCHESTRATOR_BLOCKS_FILES_ROOT",
+)
 
 
 def example_path(name: str) -> Path:
@@ -55,17 +60,27 @@ def run_trial_demo(mode: str) -> int:
 
     from .run_cmd import print_run_summary
 
-    home = _prepare_env()
-    with serve_trials(mode) as up:
-        os.environ["ORCHESTRATOR_BLOCKS_TRIALS_URL"] = up.url
-        console.print(f"upstream: {up.url} ({mode}), serving sample non-activated trials")
-        try:
-            workflow = load_workflow(example_path("trial_activation_nudge.py"))
-        except WorkflowLoadError as exc:
-            raise UserError(str(exc)) from None
-        result = workflow.run()
+    # The settings below hold for this demo run only: restored afterwards, so an in-process
+    # caller (tests, a REPL) is not left pointing at an upstream that no longer exists.
+    saved = {var: os.environ.get(var) for var in _DEMO_ENV}
+    try:
+        home = _prepare_env()
+        with serve_trials(mode) as up:
+            os.environ["ORCHESTRATOR_BLOCKS_TRIALS_URL"] = up.url
+            console.print(f"upstream: {up.url} ({mode}), serving sample non-activated trials")
+            try:
+                workflow = load_workflow(example_path("trial_activation_nudge.py"))
+            except WorkflowLoadError as exc:
+                raise UserError(str(exc)) from None
+            result = workflow.run()
+        files_root = Path(os.environ["ORCHESTRATOR_BLOCKS_FILES_ROOT"])
+    finally:
+        for var, value in saved.items():
+            if value is None:
+                os.environ.pop(var, None)
+            else:
+                os.environ[var] = value
     print_run_summary(result)
-    files_root = Path(os.environ["ORCHESTRATOR_BLOCKS_FILES_ROOT"])
     sent = result.output("send_nudge") if result.ran("send_nudge") else None
     if isinstance(sent, dict) and sent.get("path"):
         console.print(f"nudge email: {sent['path']}", markup=False)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import signal
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -28,6 +29,13 @@ def serve_command(
     poll: Annotated[
         float, typer.Option("--poll", min=0.05, help="Seconds between ledger polls.")
     ] = 0.5,
+    console_port: Annotated[
+        int,
+        typer.Option("--console-port", min=0, max=65535, help="Web console port (127.0.0.1)."),
+    ] = 8765,
+    with_console: Annotated[
+        bool, typer.Option("--console/--no-console", help="Also serve the web console.")
+    ] = True,
 ) -> None:
     """Run every workflow in --dir at its cron times or on its events, until SIGINT/SIGTERM.
 
@@ -74,13 +82,39 @@ def serve_command(
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, _stopper(server, say, sig))
-        await server.run()
+        web = _start_console(settings, console_port, directory, say) if with_console else None
+        try:
+            await server.run()
+        finally:
+            if web is not None:
+                web.cancel()
+                await asyncio.gather(web, return_exceptions=True)
 
     asyncio.run(main())
     console.print("stopped")
 
 
-def _stopper(server, say, sig):  # type: ignore[no-untyped-def]
+def _start_console(
+    settings: Any, port: int, directory: Path, say: Callable[[str], None]
+) -> asyncio.Task[None] | None:
+    """The web console on 127.0.0.1 beside the scheduler; a busy port is a warning, not an
+    end: scheduling matters more than the console."""
+    from orchestrator_blocks.kernel.console import ensure_token, run_console
+    from orchestrator_blocks.kernel.console._server import bind
+
+    try:
+        bind("127.0.0.1", port).close()
+    except OSError as exc:
+        err_console.print(f"warning: web console off: {exc}", markup=False)
+        return None
+    token_file, token, created = ensure_token(settings.home)
+    say(f"console at http://127.0.0.1:{port}/ (login token in {token_file})")
+    if created:
+        say(f"login token (new): {token}")
+    return asyncio.create_task(run_console(settings, "127.0.0.1", port, directory))
+
+
+def _stopper(server: Any, say: Callable[[str], None], sig: signal.Signals) -> Callable[[], None]:
     def stop() -> None:
         say(f"received {signal.Signals(sig).name}; finishing runs in flight")
         server.stop()
