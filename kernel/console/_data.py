@@ -16,7 +16,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from orchestrator_blocks.kernel.store import Store
+from orchestrator_blocks.kernel.store import Proposal, Store
 from orchestrator_blocks.kernel.store.schema import events, workflow_verify_results
 from orchestrator_blocks.kernel.telemetry.timeline import (
     RunTimeline,
@@ -230,7 +230,7 @@ class WorkflowCatalog:
 
 async def decide_as(
     store: Store, settings: Any, proposal_id: int, *, approve: bool, name: str, note: str | None
-) -> Any:
+) -> Proposal:
     """One decision by the logged-in ``name``, through the same rules as the CLI."""
     import asyncio
 
