@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -152,3 +153,111 @@ def test_run_timeline_and_workflow_graph(page: Any, console: Console) -> None:
     assert page.locator("path.edge-success").count() == 1
     assert "workflow_run_log" in page.inner_text("table.changes")
     assert page.dialogs == []  # type: ignore[attr-defined]
+
+
+def _serve_with_console(workflows: Any) -> tuple[Any, str]:
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    import httpx
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "orchestrator_blocks", "serve", "--dir", str(workflows),
+         "--console-port", str(port), "--poll", "0.2"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=os.environ.copy(),
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url + "/login", timeout=1).status_code == 200:
+                return proc, url
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    proc.kill()
+    raise AssertionError(f"serve's console did not start: {proc.communicate()[0]}")
+
+
+def _wait_status(page: Any, url: str, status: str, timeout_s: float = 60) -> None:
+    import time
+
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        page.goto(url)
+        if page.inner_text("#run-status") == status:
+            return
+        time.sleep(0.5)
+    raise AssertionError(f"{url} did not reach {status}: {page.inner_text('#run-status')}")
+
+
+def test_batch_notify_gate_approved_in_the_browser_resumes_the_run(
+    page: Any, cli: Any, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The acceptance path: serve (with its console) + a real batch_notify run waiting at the
+    gate; the approver approves it in the browser, serve resumes the run, the run page shows
+    it succeeded; a second gate is rejected in the browser and that run ends rejected."""
+    import json
+    import shutil
+    import signal
+    import time
+
+    monkeypatch.setenv("ORCHESTRATOR_BLOCKS_APPROVER", APPROVER)
+    workflows = tmp_path / "wf"
+    workflows.mkdir()
+    shutil.copy(REPO / "examples" / "batch_notify.yaml", workflows)
+    args = [
+        "run", str(workflows / "batch_notify.yaml"),
+        "--input", 'customer_cohort_filter={"plan": "trial"}',
+        "--input", "subject=Trial ends", "--input", "body_template=<p>Hi {{companyname}}</p>",
+        "--json",
+    ]  # fmt: skip
+
+    def to_gate() -> str:
+        assert cli("demo", "seed-customers").code == 0
+        res = cli(*args)
+        summary = json.loads(res.out)
+        assert summary["status"] == "awaiting_approval", summary
+        return str(summary["run_id"])
+
+    with ThreadPoolExecutor(1) as pool:  # Playwright's loop lives in this thread
+        approved_run = pool.submit(to_gate).result()
+        rejected_run = pool.submit(to_gate).result()
+    proc, url = _serve_with_console(workflows)
+    try:
+        home = os.environ["ORCHESTRATOR_BLOCKS_HOME"]
+        token = (Path(home) / "console-token").read_text().strip()
+        page.goto(url + "/login")
+        page.fill("input[name=name]", APPROVER)
+        page.fill("input[name=token]", token)
+        page.click("button[type=submit]")
+        page.wait_for_url("**/proposed-actions")
+        cards = page.locator("section[data-status=pending]")
+        assert cards.count() == 2
+        text = page.inner_text("body")
+        assert "workflow_batch_notify" in text and "Northwind Bakery" in text
+        gate = page.locator(f"section:has-text('{approved_run}')")
+        gate.locator("input[name=note]").fill("cohort checked")
+        gate.locator("button[value=approve]").click()
+        page.wait_for_selector(".flash.ok")
+        _wait_status(page, f"{url}/runs/{approved_run}", "succeeded")
+        assert "per_recipient" in page.inner_text("body")
+        outbox = os.path.join(home, "outbox")
+        assert len([f for f in os.listdir(outbox) if f.endswith(".eml")]) == 4
+
+        page.goto(url + "/proposed-actions")
+        other = page.locator(f"section:has-text('{rejected_run}')")
+        other.locator("button[value=reject]").click()
+        page.wait_for_selector(".flash.ok")
+        _wait_status(page, f"{url}/runs/{rejected_run}", "rejected")
+        time.sleep(0.5)
+        assert len([f for f in os.listdir(outbox) if f.endswith(".eml")]) == 4
+        assert page.dialogs == []  # type: ignore[attr-defined]
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out = proc.communicate(timeout=30)[0]
+    assert proc.returncode == 0, out
