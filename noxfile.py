@@ -8,6 +8,7 @@ import nox
 
 ROOT = Path(__file__).parent
 nox.options.sessions = ["lint", "tests"]
+TYPED_PACKAGES = ("sdk", "kernel", "app", "plugins")
 nox.options.error_on_external_run = True
 
 
@@ -20,23 +21,16 @@ def tests(session: nox.Session) -> None:
 
 @nox.session
 def lint(session: nox.Session) -> None:
-    """ruff, mypy (strict on the sdk) and the import-linter layer contracts."""
+    """ruff, mypy (sdk, kernel, app, plugins; strict on the sdk) and the layer contracts."""
     # A regular install: mypy and import-linter cannot follow an editable package-dir mapping.
     session.install(".[lint]")
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
     config = str(ROOT / "pyproject.toml")
     with session.chdir(session.create_tmp()):
-        session.run(
-            "mypy",
-            "--config-file",
-            config,
-            "-p",
-            "orchestrator_blocks.sdk",
-            "-p",
-            "orchestrator_blocks.kernel",
-        )
-        session.run("lint-imports", "--config", config)
+        packages = [a for p in TYPED_PACKAGES for a in ("-p", f"orchestrator_blocks.{p}")]
+        session.run("mypy", "--config-file", config, *packages)
+        session.run("lint-imports", config)
 
 
 @nox.session

@@ -1,8 +1,9 @@
-"""The microkernel: workflow graph, runtime, plugin host, telemetry, store and CLI.
+"""The microkernel: workflow graph, runtime, plugin host, logging/tracing and the CLI shell.
 
 Users import the facade (``import orchestrator_blocks as ob``); plugins import only
-``orchestrator_blocks.sdk``. Nothing here imports a concrete plugin: built-in families are
-found through the same entry points as third-party ones.
+``orchestrator_blocks.sdk``. Nothing here imports a concrete plugin or a feature built on
+the kernel: block families, the store, YAML workflows and serve all plug in through
+the hooks of ``orchestrator_blocks.sdk.hookspecs``, found through entry points.
 """
 
 from __future__ import annotations

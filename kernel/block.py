@@ -2,7 +2,7 @@
 
 ``Block.<type_id>(...)`` looks the type up in the plugin registry, so an installed plugin's
 type is callable the same way as a built-in; ``Block.of("type_id", ...)`` is the explicit
-form. Reliability policy lives on the instance (contract §5.4): the chainable setters change
+form. Reliability policy lives on the instance (spec §5.4): the chainable setters change
 this block only, and a block reused across links keeps one policy.
 """
 
@@ -13,7 +13,8 @@ from datetime import timedelta
 from types import MappingProxyType
 from typing import Any
 
-from orchestrator_blocks.sdk import Backoff, BlockType, Policy, timeout_to_ms
+from orchestrator_blocks.sdk import Backoff, BlockType, Policy
+from orchestrator_blocks.sdk.policy import timeout_to_ms
 
 from .plugin_host import default_host
 

@@ -1,19 +1,32 @@
-"""Load workflows that users write as Python files (``run PATH.py``, ``serve --dir``)."""
+"""Load workflows from files (``run PATH``, ``serve --dir``, resuming a run).
+
+The kernel loads Python files (their ``workflow`` variable, else ``build_workflow()``, else
+their only ``Workflow``); plugins teach it other kinds of file through the
+``register_workflow_loaders`` hook (``orchestrator_blocks.app`` adds YAML files). A
+loaded workflow remembers its file in ``workflow.source``.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import importlib.util
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
+from orchestrator_blocks.sdk import OrchestratorError
+
+from .plugin_host import PluginHost, default_host
 from .workflow import Workflow
 
 __all__ = [
+    "Loaders",
     "WorkflowLoadError",
     "load_module",
     "load_workflow",
+    "loaders_of",
     "resolve_workflow_path",
     "workflows_in_module",
 ]
@@ -21,6 +34,31 @@ __all__ = [
 
 class WorkflowLoadError(Exception):
     """A workflow file could not be loaded; the message says what to change."""
+
+
+class Loaders:
+    """File suffix -> loader, filled by ``register_workflow_loaders`` (``.py`` built in)."""
+
+    def __init__(self) -> None:
+        self.by_suffix: dict[str, tuple[Callable[[Path], Any], str]] = {}
+
+    def add(self, suffixes: tuple[str, ...], load: Callable[[Any], Any], what: str) -> None:
+        for suffix in suffixes:
+            self.by_suffix[suffix.lower()] = (load, what)
+
+    @property
+    def suffixes(self) -> tuple[str, ...]:
+        return (".py", *sorted(self.by_suffix))
+
+
+def loaders_of(host: PluginHost | None = None) -> Loaders:
+    """The loaders the host's plugins registered (asked once per host)."""
+    host = host or default_host()
+    found: Loaders | None = host.cache.get("loaders")
+    if found is None:
+        found = host.cache["loaders"] = Loaders()
+        host.pm.hook.register_workflow_loaders(loaders=found)
+    return found
 
 
 def load_module(path: Path) -> ModuleType:
@@ -62,18 +100,16 @@ def workflows_in_module(module: ModuleType) -> list[Workflow]:
     return [v for v in vars(module).values() if isinstance(v, Workflow)]
 
 
-CONTRACT_SUFFIXES = (".yaml", ".yml")
-
-
 def resolve_workflow_path(file_or_name: str, search_dirs: list[Path] | None = None) -> Path:
-    """A path as given, or ``NAME`` looked up as ``NAME.py``/``.yaml``/``.yml`` in
-    ``search_dirs`` (default ``./workflows``)."""
+    """A path as given, or ``NAME`` looked up as ``NAME.py`` (or any registered suffix,
+    such as ``.yaml``) in ``search_dirs`` (default ``./workflows``)."""
     path = Path(file_or_name)
-    if path.suffix in (".py", *CONTRACT_SUFFIXES) or path.exists():
+    suffixes = loaders_of().suffixes
+    if path.suffix in suffixes or path.exists():
         return path
     dirs = search_dirs if search_dirs is not None else [Path("workflows")]
     for d in dirs:
-        for suffix in (".py", *CONTRACT_SUFFIXES):
+        for suffix in suffixes:
             candidate = d / f"{file_or_name}{suffix}"
             if candidate.is_file():
                 return candidate
@@ -84,22 +120,23 @@ def resolve_workflow_path(file_or_name: str, search_dirs: list[Path] | None = No
 
 
 def load_workflow(path: Path) -> Workflow:
-    """The one workflow ``path`` exposes: a Python file's ``workflow``, or a YAML contract."""
+    """The one workflow ``path`` exposes: a Python file's ``workflow``, or what a registered
+    loader makes of another kind of file."""
     path = Path(path)
-    if path.suffix in CONTRACT_SUFFIXES:
-        from orchestrator_blocks.sdk import OrchestratorError
-
-        from .contracts import load_contract
-
+    loader = loaders_of().by_suffix.get(path.suffix.lower())
+    if loader is not None:
+        load, what = loader
         try:
-            workflow: Workflow = load_contract(path)
+            workflow = load(path)
         except OrchestratorError as exc:
             raise WorkflowLoadError(str(exc)) from None
-        workflow.spec.source = str(path.resolve())
+        if not isinstance(workflow, Workflow):
+            raise WorkflowLoadError(f"{path}: the loader for {what} returned no workflow")
+        workflow.source = str(path.resolve())
         return workflow
     found = workflows_in_module(load_module(path))
     for w in found:
-        w.spec.source = str(path.resolve())
+        w.source = str(path.resolve())
     if len(found) == 1:
         return found[0]
     if not found:

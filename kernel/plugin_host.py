@@ -1,22 +1,39 @@
 """Plugin discovery (stevedore) and calling (pluggy).
 
-Built-in families and third-party plugins are found the same way: entry points in the
-``orchestrator_blocks.plugins`` group. A plugin that fails to import, fails pluggy's
-validation or raises from its hook is recorded as a :class:`LoadFailure` and skipped; the
-host keeps running. The default host is created lazily on first use, never at import time.
+Built-in families, the built-in features (``orchestrator_blocks.app``) and third-party
+plugins are found the same way: entry points in the ``orchestrator_blocks.plugins`` group.
+A plugin that fails to import, fails pluggy's validation or raises from its
+``register_block_types`` is recorded as a :class:`LoadFailure` and skipped; the host keeps
+running. The default host is created lazily on first use, never at import time.
+
+The host also calls the run-level hooks for the runtime (:meth:`PluginHost.guard`,
+:meth:`run_started`, :meth:`run_finished`, :meth:`open_run_store`, :meth:`services`): hooks
+may return awaitables, which are awaited here, in call order.
 """
 
 from __future__ import annotations
 
 import importlib.metadata
+import inspect
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import pluggy
 
-from orchestrator_blocks.sdk import BlockType, PluginConflict, Registry, hookspecs
+from orchestrator_blocks.sdk import (
+    BlockType,
+    PlannedBlock,
+    Refusal,
+    Registry,
+    RunContext,
+    RunView,
+    Settings,
+    hookspecs,
+)
+from orchestrator_blocks.sdk.errors import PluginConflict
+from orchestrator_blocks.sdk.run import FinishedRun
 
 __all__ = [
     "ENTRY_POINT_GROUP",
@@ -67,6 +84,9 @@ class PluginHost:
         self.failures: list[LoadFailure] = []
         self.plugins: list[PluginInfo] = []
         self._lock = threading.RLock()
+        self.cache: dict[str, Any] = {}
+        """What consumers of this host derived from its plugins (cleared on registration)."""
+        self.pm.hook.register_block_types.call_historic(kwargs={"registry": self.registry})
         if load_entry_points:
             self.load_entry_points()
 
@@ -99,28 +119,24 @@ class PluginHost:
             )
 
     def _register(self, plugin: Any, *, name: str, source: str, target: str, strict: bool) -> None:
-        """Register ``plugin`` and collect its block types.
+        """Register ``plugin``; pluggy replays ``register_block_types`` (historic) for it.
 
         Not ``strict`` (entry points): a failure is recorded and the plugin skipped.
         ``strict`` (run-time registration): the failure is raised to the caller.
         """
         with self._lock:
+            before = set(self.registry.type_ids())
             try:
-                self.pm.register(plugin, name=name)
+                with self.registry.registering_as(source):
+                    self.pm.register(plugin, name=name)
             except (pluggy.PluginValidationError, ValueError) as exc:
+                self._unregister(plugin)
                 if strict:
                     raise
                 self.failures.append(LoadFailure(name, target, source, str(exc)))
                 return
-            before = set(self.registry.type_ids())
-            kwargs = {"registry": self.registry}
-            try:
-                with self.registry.registering_as(source):
-                    for impl in self.pm.hook.register_block_types.get_hookimpls():
-                        if impl.plugin is plugin:
-                            impl.function(**{a: kwargs[a] for a in impl.argnames})
             except Exception as exc:
-                self.pm.unregister(plugin)
+                self._unregister(plugin)
                 if strict:
                     raise
                 reason = f"register_block_types raised {type(exc).__name__}: {exc}"
@@ -128,6 +144,11 @@ class PluginHost:
                 return
             added = tuple(sorted(set(self.registry.type_ids()) - before))
             self.plugins.append(PluginInfo(name, source, added))
+            self.cache.clear()
+
+    def _unregister(self, plugin: Any) -> None:
+        if self.pm.is_registered(plugin):
+            self.pm.unregister(plugin)
 
     def register(self, plugin: Any, name: str | None = None) -> None:
         """Register a plugin object or module now (notebooks, tests, embedding apps).
@@ -148,6 +169,60 @@ class PluginHost:
 
     def get(self, type_id: str) -> BlockType:
         return self.registry.get(type_id)
+
+    # -- the run-level hooks, for the runtime ---------------------------------------------
+
+    @property
+    def has_guards(self) -> bool:
+        return bool(self.pm.hook.block_guard.get_hookimpls())
+
+    async def guard(self, ctx: RunContext, block: PlannedBlock) -> Refusal | None:
+        """The first refusal of any ``block_guard`` (every awaitable is awaited)."""
+        refusal: Refusal | None = None
+        for answer in self.pm.hook.block_guard(ctx=ctx, block=block):
+            if inspect.isawaitable(answer):
+                answer = await answer
+            if refusal is None and isinstance(answer, Refusal):
+                refusal = answer
+        return refusal
+
+    async def run_started(self, run: RunView) -> None:
+        for answer in self.pm.hook.run_started(run=run):
+            if inspect.isawaitable(answer):
+                await answer
+
+    async def run_finished(self, run: RunView, result: FinishedRun, log: Any) -> dict[str, Any]:
+        """Call every ``run_finished`` hook, oldest plugin first; merge their reports. A hook
+        that raises is logged (``run.finished_hook_failed``) and the next one still runs."""
+        reports: dict[str, Any] = {}
+        for impl in self.pm.hook.run_finished.get_hookimpls():
+            kwargs = {"run": run, "result": result}
+            try:
+                answer = impl.function(*(kwargs[a] for a in impl.argnames))
+                if inspect.isawaitable(answer):
+                    answer = await answer
+            except Exception as exc:
+                log.error(
+                    "run.finished_hook_failed",
+                    plugin=self.pm.get_name(impl.plugin),
+                    origin="runtime",
+                    message=f"{type(exc).__name__}: {exc}",
+                )
+                continue
+            if isinstance(answer, Mapping):
+                reports.update(answer)
+        return reports
+
+    def open_run_store(self, settings: Settings) -> Any:
+        """The store of ``provide_run_store`` (``None`` when no plugin provides one)."""
+        return self.pm.hook.provide_run_store(settings=settings)
+
+    def services(self, settings: Settings, store: Any) -> dict[type, object]:
+        """Every ``provide_services`` answer merged; the later registered plugin wins."""
+        merged: dict[type, object] = {}
+        for answer in reversed(self.pm.hook.provide_services(settings=settings, store=store)):
+            merged.update(answer)
+        return merged
 
 
 _default: PluginHost | None = None

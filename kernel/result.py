@@ -32,9 +32,12 @@ class RunResult:
     block_ids: Mapping[int, str] = field(default_factory=dict, repr=False)
     sinks: tuple[str, ...] = ()
     input: Any = None
-    post_actions: Mapping[str, bool] = field(default_factory=dict)
-    proposal_id: int | None = None  # set while the run is awaiting_approval
-    partial: tuple[Mapping[str, Any], ...] = ()  # fan-out counts when the run is partial
+    reports: Mapping[str, Any] = field(default_factory=dict)
+    """What the ``run_finished`` hooks reported (``{"log_run": True, ...}``)."""
+    waiting_on: Mapping[str, Any] = field(default_factory=dict)
+    """What a paused run waits for (``{"ticket": 7}``); empty otherwise."""
+    partial: tuple[Mapping[str, Any], ...] = ()
+    """Per-block item counts when some items failed (the run is then ``partial``)."""
 
     @property
     def ok(self) -> bool:

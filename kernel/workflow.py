@@ -1,4 +1,4 @@
-"""The workflow graph and its block-first wiring API (contract §5.1–§5.3).
+"""The workflow graph and its block-first wiring API (spec §5.1–§5.3).
 
 Endpoints of :meth:`Workflow.link` and :meth:`Workflow.on_error` may be
 
@@ -23,23 +23,23 @@ that caused it) and again before a run:
 from __future__ import annotations
 
 import asyncio
+import graphlib
 import itertools
 import re
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
-from orchestrator_blocks.sdk import BlockType, GraphInvalid, Policy, Rule
+from orchestrator_blocks.sdk import GraphInvalid, PlannedBlock
 
 from .block import Block, BlockId
-from .spec import TriggerSpec, VerifySpec, WorkflowSpec
 
 if TYPE_CHECKING:
     from .result import RunResult
 
-__all__ = ["DEFAULT_ITERATION_BUDGET", "Plan", "PlanNode", "Workflow", "new_workflow"]
+__all__ = ["DEFAULT_ITERATION_BUDGET", "Plan", "Workflow", "new_workflow"]
 
 DEFAULT_ITERATION_BUDGET = 1_000_000
 _WORKFLOW_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")
@@ -49,21 +49,11 @@ Endpoint = Block | BlockId | str
 
 
 @dataclass(frozen=True, slots=True)
-class PlanNode:
-    """A block as a run sees it: type, config and policy frozen at run start."""
-
-    block_id: str
-    block_type: BlockType
-    config: Mapping[str, Any]
-    policy: Policy
-
-
-@dataclass(frozen=True, slots=True)
 class Plan:
     """An immutable snapshot of a workflow graph, taken when a run starts."""
 
     workflow_id: str
-    nodes: Mapping[str, PlanNode]
+    nodes: Mapping[str, PlannedBlock]
     succ: Mapping[str, tuple[str, ...]]
     pred: Mapping[str, tuple[str, ...]]
     handlers: Mapping[str, tuple[str, ...]]
@@ -71,7 +61,8 @@ class Plan:
     entries: tuple[str, ...]
     sinks: tuple[str, ...]
     iteration_budget: int
-    spec: WorkflowSpec | None = None
+    traits: Mapping[str, Any]
+    source: str | None = None
 
 
 class Workflow:
@@ -91,7 +82,11 @@ class Workflow:
         self._pred: dict[BlockId, list[BlockId]] = {}
         self._handlers: dict[BlockId, list[BlockId]] = {}
         self._type_counts: Counter[str] = Counter()
-        self.spec = WorkflowSpec(workflow_type=workflow_id)
+        self.traits: dict[str, Any] = {}
+        """What features declare about this workflow beyond its graph (its description,
+        its trigger, ...). The kernel carries it to every run and never reads it."""
+        self.source: str | None = None
+        """The file the workflow was loaded from (``None`` when built in code)."""
         self.set_iteration_budget(iteration_budget)
 
     @property
@@ -184,7 +179,7 @@ class Workflow:
         """When ``source`` fails terminally, run ``handler`` with the error envelope.
 
         All handlers of one source start in parallel with the same envelope; a failing
-        handler never cancels its siblings; the run stays ``failed`` (contract §7.7).
+        handler never cancels its siblings; the run stays ``failed`` (spec §7.7).
         """
         src = self._resolve(source, "on_error source")
         dst = self._resolve(handler, "on_error handler")
@@ -241,23 +236,10 @@ class Workflow:
         return seen
 
     def _check_no_path(self, start: BlockId, goal: BlockId) -> None:
-        """Adding an edge goal -> start closes a cycle iff goal is reachable from start."""
-        parent: dict[BlockId, BlockId | None] = {start: None}
-        stack = [start]
-        while stack:
-            node = stack.pop()
-            if node == goal:
-                path = [goal]
-                back = parent[node]
-                while back is not None:
-                    path.append(back)
-                    back = parent[back]
-                cycle = [goal, *reversed(path)]
-                raise GraphInvalid(f"cycle in workflow {self._id!r}: {' -> '.join(cycle)}")
-            for nxt in self._next(node):
-                if nxt not in parent:
-                    parent[nxt] = node
-                    stack.append(nxt)
+        """Before adding the edge ``goal -> start``: refuse it if it closes a cycle. A block
+        with no outgoing edge cannot close one (the common case while building a graph)."""
+        if self._next(start):
+            self._check_acyclic(extra=(goal, start))
 
     def validate(self) -> None:
         """Raise :class:`GraphInvalid` if the graph cannot run."""
@@ -288,29 +270,20 @@ class Workflow:
                     f"({', '.join(preds)}); join error paths inside a child workflow instead"
                 )
 
-    def _check_acyclic(self) -> None:
-        white, grey, black = 0, 1, 2
-        color = dict.fromkeys(self._blocks, white)
-        for root in self._blocks:
-            if color[root] != white:
-                continue
-            stack: list[tuple[BlockId, Iterable[BlockId]]] = [(root, iter(self._next(root)))]
-            color[root] = grey
-            path = [root]
-            while stack:
-                node, it = stack[-1]
-                nxt = next(iter(it), None)
-                if nxt is None:
-                    color[node] = black
-                    stack.pop()
-                    path.pop()
-                elif color[nxt] == grey:
-                    cycle = [*path[path.index(nxt) :], nxt]
-                    raise GraphInvalid(f"cycle in workflow {self._id!r}: {' -> '.join(cycle)}")
-                elif color[nxt] == white:
-                    color[nxt] = grey
-                    stack.append((nxt, iter(self._next(nxt))))
-                    path.append(nxt)
+    def _check_acyclic(self, extra: tuple[BlockId, BlockId] | None = None) -> None:
+        """Raise :class:`GraphInvalid` naming a cycle over success and error edges (plus the
+        proposed edge ``extra``), found by :mod:`graphlib`."""
+        graph: dict[BlockId, list[BlockId]] = {b: self._next(b) for b in self._blocks}
+        if extra is not None:
+            graph[extra[0]] = [*graph[extra[0]], extra[1]]
+        try:
+            graphlib.TopologicalSorter(graph).prepare()
+        except graphlib.CycleError as exc:
+            # graphlib lists the cycle against edge direction (node, its predecessor, ...).
+            cycle = list(reversed(exc.args[1]))
+            raise GraphInvalid(
+                f"cycle in workflow {self._id!r}: {' -> '.join(map(str, cycle))}"
+            ) from None
 
     def _next(self, bid: BlockId) -> list[BlockId]:
         return self._succ[bid] + self._handlers[bid]
@@ -325,7 +298,13 @@ class Workflow:
         return Plan(
             workflow_id=self._id,
             nodes={
-                str(bid): PlanNode(str(bid), blk.block_type, blk.config, blk.policy)
+                str(bid): PlannedBlock(
+                    str(bid),
+                    blk.block_type,
+                    blk.config,
+                    blk.policy,
+                    blk.block_type.is_write(blk.config),
+                )
                 for bid, blk in self._blocks.items()
             },
             succ={str(b): tuple(map(str, s)) for b, s in self._succ.items()},
@@ -335,7 +314,8 @@ class Workflow:
             entries=tuple(str(b) for b in self._blocks if b in core and not self._pred[b]),
             sinks=tuple(str(b) for b in self._blocks if b in core and not self._succ[b]),
             iteration_budget=self._iteration_budget,
-            spec=self.spec,
+            traits=MappingProxyType(dict(self.traits)),
+            source=self.source,
         )
 
     # -- running --------------------------------------------------------------------------
@@ -364,74 +344,6 @@ class Workflow:
             "Workflow.run() cannot be called from a running event loop; "
             "use `await workflow.run_async(...)` instead"
         )
-
-    # -- what the workflow declares (the card) ---------------------------------------------
-
-    def set_description(self, text: str) -> Workflow:
-        self.spec.description = text
-        return self
-
-    def set_risk_level(self, level: int) -> Workflow:
-        """0-5; from 3 up a human approves before the first write (see the approvals docs)."""
-        if not isinstance(level, int) or not 0 <= level <= 5:
-            raise ValueError(f"risk level must be an int from 0 to 5, got {level!r}")
-        self.spec.risk_level = level
-        return self
-
-    def enable_reflexion(self, *tags: str) -> Workflow:
-        """After every run, write a narrative of what happened to ``reflexion_log``."""
-        self.spec.reflexion = True
-        self.spec.tags = tuple(dict.fromkeys((*self.spec.tags, *tags)))
-        return self
-
-    def guard_with_kill_switches(self, *names: str) -> Workflow:
-        """Refuse every write step while one of these switches is on (checked before each)."""
-        for name in names:
-            if not name or not all(c.isalnum() or c in "_-.:" for c in name):
-                raise ValueError(f"kill switch names use letters, digits, '_-.:', got {name!r}")
-        self.spec.kill_switches = tuple(dict.fromkeys((*self.spec.kill_switches, *names)))
-        return self
-
-    def add_verify(
-        self,
-        name: str,
-        sql_check: str,
-        *,
-        expect: str = "value > 0",
-        window_s: float = 60.0,
-        database: str = "local",
-        timeout_ms: int = 30_000,
-        params: dict[str, Any] | None = None,
-    ) -> Workflow:
-        """Stage a check after every run, executed ``window_s`` later by the verify
-        scheduler (``:run_id`` is bound to the run's id in ``sql_check``)."""
-        if any(v.name == name for v in self.spec.verify):
-            raise ValueError(f"workflow {self._id!r} already has a verify check {name!r}")
-        self.spec.verify.append(
-            VerifySpec(name, sql_check, expect, window_s, database, timeout_ms, dict(params or {}))
-        )
-        return self
-
-    def set_trigger(self, trigger: TriggerSpec) -> Workflow:
-        self.spec.trigger = trigger
-        return self
-
-    def trigger_on_event(self, event_type: str, *, filter: str | None = None) -> Workflow:
-        """Let ``serve`` start this workflow once per ledger event of ``event_type`` (whose
-        payload becomes the run input); ``filter`` is a rule over ``event`` and ``payload``,
-        e.g. ``payload["plan"] == "trial"``."""
-        if not event_type or not isinstance(event_type, str):
-            raise ValueError("event_type must be a non-empty string such as 'customer.created'")
-        if filter is not None:
-            Rule(filter, names=("event", "payload"), label=f"{self._id} trigger filter")
-        self.spec.trigger = TriggerSpec(kind="event", event=event_type, filter=filter)
-        return self
-
-    def set_allow_overlap(self, allow: bool = True) -> Workflow:
-        """Let ``serve`` start a scheduled run while the previous one is still going
-        (off by default: such a firing is skipped and logged)."""
-        self.spec.allow_overlap = bool(allow)
-        return self
 
     def __repr__(self) -> str:
         return f"<Workflow {self._id!r} blocks={len(self._blocks)}>"

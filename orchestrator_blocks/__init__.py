@@ -8,43 +8,82 @@
     result = w.run("world")
     result.status, result.output(greet)      # RunStatus.SUCCEEDED, "hello world"
 
-Plugin authors import ``orchestrator_blocks.sdk`` and nothing else.
+Plugin authors import ``orchestrator_blocks.sdk`` and nothing else. Names here resolve
+lazily (PEP 562): importing the SDK, which imports this package first, does not import the
+kernel.
 """
 
 from __future__ import annotations
 
-from orchestrator_blocks.kernel import (
-    DEFAULT_ITERATION_BUDGET,
-    Block,
-    BlockId,
-    RunResult,
-    Workflow,
-    new_workflow,
-    register_plugin,
-)
-from orchestrator_blocks.sdk import (
-    Backoff,
-    BlockError,
-    Bytes,
-    Empty,
-    ErrorEnvelope,
-    GraphInvalid,
-    InvalidBlockConfig,
-    Json,
-    OrchestratorError,
-    Origin,
-    PluginConflict,
-    Policy,
-    RetryDisposition,
-    RunContext,
-    RunStatus,
-    Severity,
-    Text,
-    UnknownBlockType,
-    Value,
-)
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from orchestrator_blocks.app.card import Workflow, new_workflow
+    from orchestrator_blocks.kernel import (
+        DEFAULT_ITERATION_BUDGET,
+        Block,
+        BlockId,
+        RunResult,
+        register_plugin,
+    )
+    from orchestrator_blocks.sdk import (
+        Backoff,
+        BlockError,
+        Bytes,
+        Empty,
+        ErrorEnvelope,
+        GraphInvalid,
+        InvalidBlockConfig,
+        Json,
+        OrchestratorError,
+        Origin,
+        Policy,
+        RetryDisposition,
+        RunContext,
+        RunStatus,
+        Severity,
+        Text,
+        Value,
+    )
+    from orchestrator_blocks.sdk.errors import PluginConflict, UnknownBlockType
 
 __version__ = "0.1.0"
+
+_SDK = "orchestrator_blocks.sdk"
+_WHERE = {
+    "DEFAULT_ITERATION_BUDGET": "orchestrator_blocks.kernel",
+    "Block": "orchestrator_blocks.kernel",
+    "BlockId": "orchestrator_blocks.kernel",
+    "RunResult": "orchestrator_blocks.kernel",
+    "register_plugin": "orchestrator_blocks.kernel",
+    "Workflow": "orchestrator_blocks.app.card",
+    "new_workflow": "orchestrator_blocks.app.card",
+    "PluginConflict": "orchestrator_blocks.sdk.errors",
+    "UnknownBlockType": "orchestrator_blocks.sdk.errors",
+    **dict.fromkeys(
+        (
+            "Backoff",
+            "BlockError",
+            "Bytes",
+            "Empty",
+            "ErrorEnvelope",
+            "GraphInvalid",
+            "InvalidBlockConfig",
+            "Json",
+            "OrchestratorError",
+            "Origin",
+            "Policy",
+            "RetryDisposition",
+            "RunContext",
+            "RunStatus",
+            "Severity",
+            "Text",
+            "Value",
+        ),
+        _SDK,
+    ),
+}
 
 __all__ = [
     "DEFAULT_ITERATION_BUDGET",
@@ -75,3 +114,16 @@ __all__ = [
     "new_workflow",
     "register_plugin",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module 'orchestrator_blocks' has no attribute {name!r}")
+    value = getattr(import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

@@ -12,10 +12,16 @@ execution, so any line a block logs is enriched with no effort from its author.
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from .errors import ErrorEnvelope
-from .services import Clock, Services, Settings
+from .services import Clock, Services
+from .settings import Settings
+
+if TYPE_CHECKING:
+    from .run import RunView
+
+T = TypeVar("T")
 
 __all__ = ["Logger", "RunContext"]
 
@@ -46,6 +52,7 @@ class RunContext:
     span_id: str | None = None
     parent_run_id: str | None = None
     error: ErrorEnvelope | None = None
+    run: RunView | None = None
 
     def evolve(self, **changes: Any) -> RunContext:
         """A copy with some fields changed (the original is never modified)."""
@@ -63,6 +70,11 @@ class RunContext:
     @property
     def clock(self) -> Clock:
         return self.services.clock
+
+    def service(self, kind: type[T]) -> T:
+        """The service implementing protocol ``kind`` (``ctx.service(sdk.SendLog)``); a
+        ``LookupError`` that names it when no installed plugin provides one."""
+        return self.services.get(kind)
 
     def correlation(self) -> dict[str, Any]:
         """The correlation fields of contract §8 that this context knows."""

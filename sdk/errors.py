@@ -34,14 +34,11 @@ from typing import Any
 __all__ = [
     "GRAPH_INVALID",
     "GRAPH_ITERATION_BUDGET_EXCEEDED",
-    "RUNTIME_APPROVAL_REQUIRED",
     "RUNTIME_CANCELED",
     "RUNTIME_CODES",
-    "RUNTIME_KILL_SWITCH",
     "RUNTIME_PANIC",
     "RUNTIME_TIMEOUT",
     "STATE_STORE_WRITE_FAILED",
-    "AwaitingApproval",
     "BlockError",
     "ErrorEnvelope",
     "GraphInvalid",
@@ -50,6 +47,7 @@ __all__ = [
     "Origin",
     "PluginConflict",
     "RetryDisposition",
+    "RunPaused",
     "Severity",
     "SqlError",
     "StateStoreError",
@@ -63,8 +61,6 @@ RUNTIME_PANIC = "runtime.panic"
 GRAPH_INVALID = "graph.invalid"
 GRAPH_ITERATION_BUDGET_EXCEEDED = "graph.iteration_budget_exceeded"
 STATE_STORE_WRITE_FAILED = "state_store.write_failed"
-RUNTIME_KILL_SWITCH = "runtime.kill_switch_engaged"
-RUNTIME_APPROVAL_REQUIRED = "runtime.approval_required"
 
 RUNTIME_CODES = frozenset(
     {
@@ -74,8 +70,6 @@ RUNTIME_CODES = frozenset(
         GRAPH_INVALID,
         GRAPH_ITERATION_BUDGET_EXCEEDED,
         STATE_STORE_WRITE_FAILED,
-        RUNTIME_KILL_SWITCH,
-        RUNTIME_APPROVAL_REQUIRED,
     }
 )
 _RUNTIME_PREFIXES = ("runtime.", "graph.", "state_store.")
@@ -338,12 +332,19 @@ class ErrorEnvelope:
         return env
 
 
-class AwaitingApproval(Exception):
-    """Raised by an approval gate: the run pauses in ``awaiting_approval`` until the approver
-    decides on ``proposal_id``. Not a failure: no retry, no ``on_error`` handler, no envelope.
-    Everything before the gate is read-only, so resuming replays it under the same run id."""
+class RunPaused(Exception):
+    """Raised by a block to pause its run until something outside the run decides.
 
-    def __init__(self, proposal_id: int, message: str) -> None:
+    The run's current pass ends in ``status`` (for example ``awaiting_approval``) with
+    ``waiting_on`` (for example ``{"proposal_id": 7}``) in its result and its ``run.paused``
+    event. Not a failure: no retry, no ``on_error`` handler, no envelope. Whoever decides
+    continues the run later under the same run id.
+    """
+
+    def __init__(
+        self, status: str, message: str, *, waiting_on: Mapping[str, Any] | None = None
+    ) -> None:
         super().__init__(message)
-        self.proposal_id = proposal_id
+        self.status = status
         self.message = message
+        self.waiting_on: dict[str, Any] = dict(waiting_on or {})

@@ -1,32 +1,220 @@
-"""The hooks a plugin may implement (pluggy specifications).
+"""The hooks a plugin may implement: the extension contract of orchestrator-blocks (pluggy).
 
-This module is the contract between the kernel and every block family, built-in or
-third-party. A plugin is any module or object with functions marked ``@sdk.hookimpl`` whose
-names match the specifications below; it may accept a subset of the arguments. Plugins
+A plugin is any module or object with functions marked ``@sdk.hookimpl`` whose names match
+the specifications below; an implementation may accept a subset of the arguments. Plugins
 are found through the ``orchestrator_blocks.plugins`` entry-point group, or registered at
-run time with ``orchestrator_blocks.register_plugin(obj)``.
+run time with ``orchestrator_blocks.register_plugin(obj)``. The built-in features (the
+store, YAML contracts, approvals, post actions, serve, the console, every CLI verb but
+``run`` and ``plugins``) plug in through these same hooks.
+
+=========================  ==================================================================
+hook                       what it lets a plugin do
+=========================  ==================================================================
+register_block_types       add block types, their codes and default policies (historic)
+block_guard                refuse a block right before it starts (fail closed)
+run_started / run_finished record, stage or react around every run
+provide_run_store          the durable store runs are recorded in (first answer wins)
+provide_services           services blocks ask for by protocol (``ctx.service(...)``)
+register_workflow_loaders  load workflows from a kind of file (``.yaml`` contracts)
+register_triggers          start runs from outside (cron, ledger events, approvals)
+register_executors         where runs execute (in-process; workers)
+register_commands          add ``orchestrator-blocks`` CLI verbs
+describe_workflow          add to what ``explain`` and the console show of a workflow
+=========================  ==================================================================
+
+Hooks that return something may return an awaitable instead where the text says so; the
+kernel awaits it. An exception raised by a hook is not swallowed: it fails what called it
+(a guard that raises refuses the block, see :func:`block_guard`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable, Mapping
+from typing import TYPE_CHECKING, Any, Protocol
+
 import pluggy
 
-from .registry import Registry
+if TYPE_CHECKING:
+    from .context import RunContext
+    from .registry import Registry
+    from .run import FinishedRun, PlannedBlock, Refusal, RunView
+    from .settings import Settings
 
-__all__ = ["PROJECT", "hookimpl", "hookspec", "register_block_types"]
+__all__ = [
+    "PROJECT",
+    "CommandLine",
+    "Executors",
+    "Triggers",
+    "WorkflowLoaders",
+    "hookimpl",
+    "hookspec",
+]
 
 PROJECT = "orchestrator_blocks"
 hookspec = pluggy.HookspecMarker(PROJECT)
 hookimpl = pluggy.HookimplMarker(PROJECT)
 
 
-@hookspec
+class WorkflowLoaders(Protocol):
+    """What ``register_workflow_loaders`` receives."""
+
+    def add(self, suffixes: tuple[str, ...], load: Callable[[Any], Any], what: str) -> None:
+        """Load files ending in ``suffixes`` with ``load(path) -> Workflow``; ``what`` names
+        the kind in messages ("a YAML contract"). ``load`` raises ``OrchestratorError``
+        with a one-line message for a file it cannot load."""
+        ...
+
+
+class Triggers(Protocol):
+    """What ``register_triggers`` receives."""
+
+    def add(self, trigger: Any) -> None:
+        """Add a trigger: an object with ``name`` and ``attach(host)`` /
+        ``async tick(now) -> datetime | None`` (see ``orchestrator_blocks.app.serve``)."""
+        ...
+
+
+class Executors(Protocol):
+    """What ``register_executors`` receives."""
+
+    def add(self, name: str, factory: Callable[[Settings], Any]) -> None:
+        """Add an executor: ``factory(settings)`` returns an object with
+        ``async run(workflow, input, *, run_id=None) -> RunResult`` and ``aclose()``."""
+        ...
+
+
+class CommandLine(Protocol):
+    """What ``register_commands`` receives: the ``typer.Typer`` of ``orchestrator-blocks``."""
+
+    def command(self, name: str | None = None, **kwargs: Any) -> Callable[[Any], Any]: ...
+    def add_typer(self, typer_instance: Any, *, name: str | None = None, **kwargs: Any) -> None: ...
+
+
+@hookspec(historic=True)
 def register_block_types(registry: Registry) -> None:
     """Add this plugin's block types to ``registry`` with ``registry.add(block_type)``.
 
-    Called once per plugin, when the plugin is loaded (at the first use of the block
-    registry in a process, or right away for ``register_plugin``). Each type carries its
-    domain, its domain codes and its default policy (see :func:`block_type`). A type id
-    another plugin already registered is recorded as a conflict naming both distributions;
-    the return value is ignored.
+    Historic: called for every plugin as it is registered, whenever that is (entry points
+    at the first use of the plugin host; ``register_plugin`` right away). Each type carries
+    its domain, its domain codes and its default policy (see :func:`block_type`). A type
+    id another plugin already registered is a conflict naming both distributions.
+
+    Example::
+
+        @sdk.hookimpl
+        def register_block_types(registry):
+            registry.add(lead_score)
+    """
+
+
+@hookspec
+def block_guard(ctx: RunContext, block: PlannedBlock) -> Refusal | Awaitable[Refusal | None] | None:
+    """Refuse ``block`` before it starts; return ``None`` to let it run.
+
+    Called right before every block execution of every run (success path, ``on_error``
+    handlers, error paths), after its predecessors finished and before its first attempt.
+    ``ctx.run`` is the run so far (its ``traits``, the blocks that ``succeeded``);
+    ``block.writes`` says whether the block changes something outside the run. Every
+    implementation is asked; the first :class:`Refusal` wins and the block fails with it
+    (never retried). A guard that cannot decide must refuse (fail closed); an exception it
+    raises refuses the block with ``runtime.panic``. May return an awaitable.
+
+    Example (the hitl family's rule)::
+
+        @sdk.hookimpl
+        def block_guard(ctx, block):
+            if block.writes and ctx.run.traits.get("risk_level", 0) >= 3 and not gate_passed:
+                return sdk.Refusal("runtime.approval_required", "approve first")
+    """
+
+
+@hookspec
+def run_started(run: RunView) -> Awaitable[None] | None:
+    """A run (root or child) is about to execute its first block.
+
+    Called once per run, inside the run's logging context (a line logged here belongs to
+    the run). ``run.parent_run_id`` is ``None`` for a root run. May return an awaitable.
+    The return value is otherwise ignored.
+    """
+
+
+@hookspec
+def run_finished(
+    run: RunView, result: FinishedRun
+) -> Mapping[str, Any] | Awaitable[Mapping[str, Any] | None] | None:
+    """A run ended (or paused): ``result.status`` is final for this pass.
+
+    Called once per run, failed and paused ones included, inside the run's logging context,
+    before the caller gets the result. Return a mapping to report what was done (merged into
+    ``result.reports``, e.g. ``{"log_run": True}``), or ``None``. May return an awaitable. A
+    hook that raises does not change the run's status: the kernel logs
+    ``run.finished_hook_failed`` and carries on with the next hook.
+    """
+
+
+@hookspec(firstresult=True)
+def provide_run_store(settings: Settings) -> Any:
+    """The durable store runs are recorded in, for these settings (first answer wins).
+
+    Called once per root run. Return an object with ``label`` (for messages), or ``None``
+    to leave the choice to another plugin. Raise ``StateStoreError`` when the configured
+    store cannot be opened: the run goes on without one and logs ``store.unavailable``.
+    """
+
+
+@hookspec
+def provide_services(settings: Settings, store: Any) -> Mapping[type, object] | None:
+    """Services blocks of a root run may ask for: ``{Protocol: implementation}``.
+
+    Called once per root run (child runs share their root's services) with the store from
+    :func:`provide_run_store` (or ``None``). Blocks look them up with
+    ``ctx.service(Protocol)``; two plugins providing one protocol: the later registered wins.
+
+    Example::
+
+        @sdk.hookimpl
+        def provide_services(settings, store):
+            return {sdk.KillSwitches: SwitchBoard(store)} if store is not None else None
+    """
+
+
+@hookspec
+def register_workflow_loaders(loaders: WorkflowLoaders) -> None:
+    """Teach ``run``, ``serve`` and resume to load workflows from another kind of file.
+
+    Called once per plugin host, the first time a workflow file is resolved. The kernel
+    itself loads ``.py`` files (their ``workflow`` variable).
+    """
+
+
+@hookspec
+def register_triggers(triggers: Triggers) -> None:
+    """Add triggers that start runs from outside (called when ``serve`` starts)."""
+
+
+@hookspec
+def register_executors(executors: Executors) -> None:
+    """Add places where runs execute (called when ``serve`` or a worker starts)."""
+
+
+@hookspec
+def register_commands(cli: CommandLine) -> None:
+    """Add verbs to the ``orchestrator-blocks`` command line.
+
+    Called once when the CLI starts. ``cli`` is the root ``typer.Typer``::
+
+        @sdk.hookimpl
+        def register_commands(cli):
+            @cli.command("hello")
+            def hello() -> None:
+                print("hi")
+    """
+
+
+@hookspec
+def describe_workflow(workflow: Any, card: dict[str, Any]) -> None:
+    """Add to (or amend) the card ``explain`` and the console show for ``workflow``.
+
+    ``card`` is the plain-data card being built (keys such as ``approval``, ``changes``);
+    called after the built-in sections are filled.
     """

@@ -65,6 +65,7 @@ class BlockType:
     validate: Validator | None = None
     next_fire: NextFire | None = None
     writes_when: WritesPredicate | None = None
+    ends_run_as: Mapping[str, str] = field(default_factory=dict)
     signature: inspect.Signature = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -76,6 +77,12 @@ class BlockType:
             raise ValueError(
                 f"block type {self.type_id!r}: codes {bad} are not namespaced under "
                 f"domain {self.domain!r} (expected the prefix {prefix!r})"
+            )
+        unknown = sorted(set(self.ends_run_as) - self.codes)
+        if unknown:
+            raise ValueError(
+                f"block type {self.type_id!r}: ends_run_as names codes it does not declare: "
+                f"{unknown}"
             )
         if self.timeout_code is not None and self.timeout_code not in self.codes:
             raise ValueError(
@@ -143,6 +150,7 @@ def block_type(
     validate: Validator | None = None,
     next_fire: NextFire | None = None,
     writes_when: WritesPredicate | None = None,
+    ends_run_as: Mapping[str, str] | None = None,
 ) -> Callable[[BlockFn], BlockType]:
     """Declare a block type; register the result with ``registry.add`` in a hookimpl.
 
@@ -155,7 +163,9 @@ def block_type(
     ``side_effects`` declares what the type changes outside the run ("what changes when
     this runs"); ``writes_when(config)`` narrows that per instance (see :meth:`is_write`).
     ``validate(config)`` may normalise values in place and raises ``ValueError`` or
-    ``TypeError`` for bad ones (reported as ``InvalidBlockConfig``).
+    ``TypeError`` for bad ones (reported as ``InvalidBlockConfig``). ``ends_run_as`` maps
+    some of the type's codes to the run status a terminal failure with that code gives the
+    run (``{"hitl.rejected": "rejected"}``); any other failure ends it ``failed``.
     """
     if timeout is not None and timeout_ms is not None:
         raise ValueError("give timeout (seconds) or timeout_ms, not both")
@@ -179,6 +189,7 @@ def block_type(
             validate=validate,
             next_fire=next_fire,
             writes_when=writes_when,
+            ends_run_as=dict(ends_run_as or {}),
         )
 
     return decorate

@@ -10,35 +10,34 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-import os
 import time
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
-from pydantic import SecretStr
-
 from .errors import ErrorEnvelope
+from .settings import Settings
 
 if TYPE_CHECKING:
     from .context import RunContext
     from .values import Value
 
 __all__ = [
+    "ApprovalDesk",
     "Budget",
     "ChildOutcome",
     "ChildRunner",
     "Clock",
     "IterationBudgetExceeded",
+    "KillSwitches",
     "NoopTracing",
+    "SendLog",
     "Services",
-    "Settings",
     "Span",
     "SqlDatabase",
-    "StoreService",
+    "SqlDatabases",
     "SystemClock",
     "Tracing",
     "utc_now_iso",
@@ -172,22 +171,39 @@ class SqlDatabase(Protocol):
     async def execute(self, sql: str, params: Mapping[str, Any] | None = None) -> int: ...
 
 
-class StoreService(Protocol):
-    """The slice of the engine's store that block families may use."""
+class SqlDatabases(Protocol):
+    """The SQL service: ``ctx.service(SqlDatabases).get("crm")``."""
 
-    async def record_event(
-        self,
-        event_type: str,
-        payload: Mapping[str, Any],
-        idempotency_key: str,
-        *,
-        workflow_id: str | None = None,
-        run_id: str | None = None,
-    ) -> tuple[int, bool]: ...
+    def get(self, name: str = "local") -> SqlDatabase:
+        """The named database; unknown names raise ``LookupError`` listing the known ones."""
+        ...
 
-    async def kill_switch_engaged(self, name: str) -> bool: ...
+    def names(self) -> list[str]: ...
 
-    async def stage_proposal(
+
+class KillSwitches(Protocol):
+    """Named switches an operator turns on to stop writes (``orchestrator-blocks kill on``)."""
+
+    async def engaged(self, name: str) -> bool:
+        """Whether switch ``name`` is on; raises :class:`StateStoreError` when unknowable
+        (callers fail closed: an unreadable switch counts as on)."""
+        ...
+
+
+class ApprovalDesk(Protocol):
+    """Where a family stages what a human must approve, and learns the decision."""
+
+    @property
+    def approver(self) -> str | None:
+        """The one person who may decide (``None`` when nobody is configured)."""
+        ...
+
+    @property
+    def window_minutes(self) -> float:
+        """How long a proposal stays open unless the family asks for another window."""
+        ...
+
+    async def stage(
         self,
         *,
         action_type: str,
@@ -199,12 +215,19 @@ class StoreService(Protocol):
         window_minutes: float,
     ) -> dict[str, Any]:
         """Stage a proposal once per ``entity_ref``; returns the row (new or existing) as a
-        dict with ``id``, ``status`` (pending/approved/rejected/expired), ``expires_at``..."""
+        dict with ``id``, ``status`` (pending/approved/rejected/expired), ``expires_at``,
+        ``decided_by``, ``note``."""
         ...
 
-    async def expire_proposal(self, proposal_id: int) -> bool: ...
+    async def expire(self, proposal_id: int) -> bool:
+        """Mark a pending proposal expired (its window passed); False if already decided."""
+        ...
 
-    async def claim_send(
+
+class SendLog(Protocol):
+    """Idempotency claims for messages sent outside the run (one row per key)."""
+
+    async def claim(
         self,
         key: str,
         *,
@@ -215,73 +238,21 @@ class StoreService(Protocol):
         customer_id: str | None = None,
         related_workflow: str | None = None,
     ) -> tuple[bool, dict[str, Any] | None]:
-        """Claim an idempotency key before delivering: ``(True, None)`` to send, else
+        """Claim ``key`` before delivering: ``(True, None)`` to send, else
         ``(False, existing)`` (``status`` sent, or sending = outcome unknown)."""
         ...
 
-    async def finish_send(self, key: str, status: str, *, error: str | None = None) -> None: ...
-
-
-def _env_path(env: Mapping[str, str], name: str, default: Path) -> Path:
-    raw = env.get(name)
-    return Path(raw).expanduser() if raw else default
-
-
-def _env_secret(env: Mapping[str, str], name: str) -> SecretStr | None:
-    raw = env.get(name)
-    return SecretStr(raw) if raw else None
-
-
-@dataclass(frozen=True)
-class Settings:
-    """Configuration read from ``ORCHESTRATOR_BLOCKS_*`` environment variables.
-
-    Secrets are :class:`pydantic.SecretStr`, so they print as ``**********`` in logs and
-    reprs; read them with ``.get_secret_value()`` at the point of use only.
-    """
-
-    home: Path
-    files_root: Path
-    smtp_url: SecretStr | None = None
-    ai_url: str | None = None
-    ai_key: SecretStr | None = None
-    ai_model: str | None = None
-    db_url: SecretStr | None = None
-    approver: str | None = None
-    databases: Mapping[str, SecretStr] = field(default_factory=dict)
-    extra: Mapping[str, str] = field(default_factory=dict)
-
-    @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
-        env = os.environ if env is None else env
-        prefix = "ORCHESTRATOR_BLOCKS_"
-        return cls(
-            home=_env_path(env, prefix + "HOME", Path.home() / ".orchestrator-blocks"),
-            files_root=_env_path(env, prefix + "FILES_ROOT", Path.cwd()),
-            smtp_url=_env_secret(env, prefix + "SMTP_URL"),
-            ai_url=env.get(prefix + "AI_URL") or None,
-            ai_key=_env_secret(env, prefix + "AI_KEY"),
-            ai_model=env.get(prefix + "AI_MODEL") or None,
-            db_url=_env_secret(env, prefix + "DB_URL"),
-            approver=env.get(prefix + "APPROVER") or None,
-            extra={k: v for k, v in env.items() if k.startswith(prefix)},
-        )
-
-    @property
-    def logs_dir(self) -> Path:
-        return self.home / "logs"
-
-    @property
-    def outbox_dir(self) -> Path:
-        return self.home / "outbox"
-
-    @property
-    def state_db(self) -> Path:
-        return self.home / "state.db"
+    async def finish(self, key: str, status: str, *, error: str | None = None) -> None: ...
 
 
 class Services:
-    """What the kernel lends a run. One instance per root run; children share it."""
+    """What the kernel lends a run. One instance per root run; children share it.
+
+    Core services are attributes (``settings``, ``clock``, ``tracing``, ``budget``,
+    :meth:`run_child`, :meth:`resource`, :meth:`report_partial`). Everything else a plugin
+    provides (the SQL databases, the send log, kill switches, an approval desk, ...) is
+    looked up by its protocol with :meth:`get` (``ctx.service(SendLog)`` for short).
+    """
 
     def __init__(
         self,
@@ -291,20 +262,32 @@ class Services:
         tracing: Tracing | None = None,
         budget: Budget | None = None,
         child_runner: ChildRunner | None = None,
-        sql: Callable[[str], SqlDatabase] | None = None,
-        store: StoreService | None = None,
-        extras: Mapping[str, Any] | None = None,
+        provided: Mapping[type, object] | None = None,
+        lent: Mapping[str, Any] | None = None,
     ) -> None:
         self.settings = settings
         self.clock: Clock = clock or SystemClock()
         self.tracing: Tracing = tracing or NoopTracing()
         self.budget = budget or Budget(1_000_000)
         self._child_runner = child_runner
-        self._sql = sql
-        self._store = store
+        self._provided: dict[type, object] = dict(provided or {})
+        self._lent = dict(lent or {})
         self._resources: dict[str, tuple[Any, Callable[[Any], Any] | None]] = {}
-        self._extras = dict(extras or {})
         self.partial: list[dict[str, Any]] = []
+
+    def get(self, kind: type[T]) -> T:
+        """The service implementing protocol ``kind``; ``LookupError`` names what is missing."""
+        try:
+            return self._provided[kind]  # type: ignore[return-value]
+        except KeyError:
+            have = ", ".join(sorted(k.__name__ for k in self._provided)) or "none"
+            raise LookupError(
+                f"this run has no {kind.__name__} service (provided: {have}); "
+                "is the plugin that provides it installed?"
+            ) from None
+
+    def provides(self, kind: type) -> bool:
+        return kind in self._provided
 
     def report_partial(self, block_id: str | None, counts: Mapping[str, Any]) -> None:
         """A block that succeeded for some items and failed for others (a fan-out) says so:
@@ -318,39 +301,26 @@ class Services:
             raise RuntimeError("this run context cannot start child workflows")
         return await self._child_runner(workflow, value, ctx)
 
-    def sql(self, database: str = "local") -> SqlDatabase:
-        """The named database (``local``: the engine's store). Unknown names raise
-        ``LookupError`` listing the configured ones."""
-        if self._sql is None:
-            raise LookupError("this run has no SQL databases configured")
-        return self._sql(database)
-
-    @property
-    def store(self) -> StoreService:
-        """The engine's store (event ledger, kill switches, ...)."""
-        if self._store is None:
-            raise LookupError("this run has no state store")
-        return self._store
-
     def resource(
         self,
         key: str,
         factory: Callable[[], T],
         close: Callable[[T], Awaitable[None] | None] | None = None,
     ) -> T:
-        """A per-run shared object (e.g. one ``httpx.AsyncClient``), created on first use
-        and closed by the kernel when the run ends."""
+        """A per-run shared object (e.g. one HTTP client), created on first use and closed
+        by the kernel when the run ends. Namespace ``key`` with your family's name."""
         if key not in self._resources:
             self._resources[key] = (factory(), close)
         obj: T = self._resources[key][0]
         return obj
 
-    def extra(self, name: str) -> Any:
-        """A service a later kernel version or a host application added by name."""
+    def lent(self, name: str) -> Any:
+        """A value the host that started the run lent it by name (a scheduler's firing
+        time, ``"trigger.fire_time"``); ``LookupError`` when none was lent."""
         try:
-            return self._extras[name]
+            return self._lent[name]
         except KeyError:
-            raise LookupError(f"no kernel service named {name!r} in this run") from None
+            raise LookupError(f"nothing named {name!r} was lent to this run") from None
 
     async def aclose(self) -> None:
         """Close every resource in reverse order of creation; one failure never hides another."""

@@ -17,11 +17,12 @@ from typing import Any
 import pytest
 import structlog
 
+from ._executor import Outcome, execute_block
 from .context import RunContext
-from .executor import Outcome, execute_block
 from .policy import Policy
 from .registry import BlockType, Registry, code_namespace
-from .services import Budget, Services, Settings
+from .services import Budget, Services
+from .settings import Settings
 from .values import Empty, Value, as_value
 
 __all__ = [

@@ -17,7 +17,7 @@ def run_command(
     path: Annotated[
         str,
         typer.Argument(
-            help="A Python file exposing `workflow`, a YAML contract, or a name in ./workflows.",
+            help="A Python file exposing `workflow`, a YAML workflow, or a name in ./workflows.",
             metavar="FILE_OR_NAME",
         ),
     ],
@@ -52,13 +52,12 @@ def run_command(
         workflow = load_workflow(resolve_workflow_path(path))
     except WorkflowLoadError as exc:
         raise UserError(str(exc)) from None
-    contract = workflow.spec.contract
-    if contract is not None:
-        from orchestrator_blocks.kernel.contracts import input_specs
-        from orchestrator_blocks.sdk import InputError, validate_inputs
+    declared = workflow.traits.get("inputs")
+    if declared:
+        from orchestrator_blocks.sdk.inputs import InputError, validate_inputs
 
         try:
-            data = validate_inputs(input_specs(contract), data or {})
+            data = validate_inputs(declared, data or {})
         except InputError as exc:
             raise UserError(f"{workflow.id}: {exc}") from None
     from orchestrator_blocks.kernel.telemetry import sinks_installed

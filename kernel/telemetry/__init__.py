@@ -1,4 +1,4 @@
-"""Logging and tracing owned by the kernel (contract §8, DESIGN §5).
+"""Logging and tracing owned by the kernel (spec §8, DESIGN §5).
 
 * :mod:`.events`: the structlog pipeline; every event carries the correlation fields and
   goes to the sinks its run installed.
@@ -17,7 +17,8 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from orchestrator_blocks.sdk import Settings, Tracing, utc_now_iso
+from orchestrator_blocks.sdk import Settings
+from orchestrator_blocks.sdk.services import Tracing, utc_now_iso
 
 from .events import CORRELATION_FIELDS, EventSink, get_logger, redact, sinks_installed
 from .jsonl import DEFAULT_MAX_BYTES, JsonLinesSink, read_events
@@ -44,9 +45,8 @@ class Telemetry:
 
     def __init__(self, settings: Settings) -> None:
         self.logs_dir = settings.logs_dir
-        extra = settings.extra
-        enabled = extra.get("ORCHESTRATOR_BLOCKS_LOGS", "on").lower() not in _OFF
-        max_bytes = int(extra.get("ORCHESTRATOR_BLOCKS_LOG_MAX_BYTES") or DEFAULT_MAX_BYTES)
+        enabled = (settings.get("LOGS") or "on").lower() not in _OFF
+        max_bytes = int(settings.get("LOG_MAX_BYTES") or DEFAULT_MAX_BYTES)
         self.jsonl: JsonLinesSink | None = (
             JsonLinesSink(self.logs_dir, max_bytes=max_bytes) if enabled else None
         )
@@ -77,11 +77,10 @@ _lock = threading.Lock()
 
 def telemetry_for(settings: Settings) -> Telemetry:
     """One telemetry per logs directory, log switches and ``OTEL_*`` settings."""
-    extra = settings.extra
     key = (
         settings.logs_dir,
-        extra.get("ORCHESTRATOR_BLOCKS_LOGS", "on"),
-        extra.get("ORCHESTRATOR_BLOCKS_LOG_MAX_BYTES", ""),
+        settings.get("LOGS") or "on",
+        settings.get("LOG_MAX_BYTES") or "",
         otel_config(os.environ),
     )
     with _lock:

@@ -19,7 +19,7 @@ from typing import Any
 import structlog
 from pydantic import SecretStr
 
-from orchestrator_blocks.sdk import utc_now_iso
+from orchestrator_blocks.sdk.services import utc_now_iso
 
 __all__ = [
     "CORRELATION_FIELDS",

@@ -1,4 +1,4 @@
-"""OpenTelemetry tracing owned by the kernel (contract §8, DESIGN §5).
+"""OpenTelemetry tracing owned by the kernel (spec §8, DESIGN §5).
 
 * One span per run (``run <workflow_id>``), a child span per block execution
   (``block <block_id>``) and one per attempt (``attempt N``); a child workflow's run span
@@ -29,7 +29,8 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from orchestrator_blocks.sdk import ErrorEnvelope, NoopTracing, Span, Tracing
+from orchestrator_blocks.sdk import ErrorEnvelope
+from orchestrator_blocks.sdk.services import NoopTracing, Span, Tracing
 
 __all__ = ["OtelTracing", "build_tracing", "otel_config", "shutdown_all"]
 

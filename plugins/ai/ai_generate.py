@@ -205,14 +205,15 @@ async def ai_generate(
     configuration are not.
     """
     settings = ctx.settings
-    endpoint = endpoint_of(settings.ai_url)
-    chosen = model or settings.ai_model
+    endpoint = endpoint_of(settings.get("AI_URL"))
+    chosen = model or settings.get("AI_MODEL")
     if not chosen:
         raise sdk.BlockError(
             NOT_CONFIGURED,
             "no model: pass Block.ai_generate(..., model=...) or set ORCHESTRATOR_BLOCKS_AI_MODEL",
         )
-    key = settings.ai_key.get_secret_value().strip() if settings.ai_key is not None else None
+    secret = settings.secret("AI_KEY")
+    key = secret.get_secret_value().strip() if secret is not None else None
     headers = _auth_headers(key)
     payload: dict[str, Any] = {"model": chosen, "messages": messages_for(prompt, system, value)}
     if temperature is not None:

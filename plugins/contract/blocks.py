@@ -7,6 +7,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from orchestrator_blocks import sdk
+from orchestrator_blocks.sdk.inputs import InputError, InputSpec, validate_inputs
+from orchestrator_blocks.sdk.rules import Rule, RuleError
 
 INPUTS_MISSING = "inputs.missing"
 INPUTS_INVALID = "inputs.invalid"
@@ -18,8 +20,8 @@ SEVERITIES = ("block", "warn")
 
 def _validate_inputs_config(config: dict[str, Any]) -> None:
     specs = config["specs"]
-    if not isinstance(specs, Sequence) or not all(isinstance(s, sdk.InputSpec) for s in specs):
-        raise TypeError("specs must be a list of sdk.InputSpec")
+    if not isinstance(specs, Sequence) or not all(isinstance(s, InputSpec) for s in specs):
+        raise TypeError("specs must be a list of InputSpec")
     config["specs"] = list(specs)
 
 
@@ -30,7 +32,7 @@ def _validate_inputs_config(config: dict[str, Any]) -> None:
     validate=_validate_inputs_config,
 )
 def contract_inputs(
-    ctx: sdk.RunContext, value: sdk.Value, specs: list[sdk.InputSpec], strict: bool = False
+    ctx: sdk.RunContext, value: sdk.Value, specs: list[InputSpec], strict: bool = False
 ) -> sdk.Value:
     """Validate the run's inputs against the contract; output them with defaults applied.
 
@@ -40,8 +42,8 @@ def contract_inputs(
     """
     given = value.payload if isinstance(value.payload, Mapping) else {}
     try:
-        return sdk.Json(sdk.validate_inputs(specs, given, strict=strict))
-    except sdk.InputError as exc:
+        return sdk.Json(validate_inputs(specs, given, strict=strict))
+    except InputError as exc:
         code = INPUTS_MISSING if "missing" in str(exc) else INPUTS_INVALID
         raise sdk.BlockError(code, str(exc)) from None
 
@@ -67,7 +69,7 @@ def contract_context(ctx: sdk.RunContext, value: sdk.Value, names: list[str]) ->
     return sdk.Json(dict(zip(names, items, strict=True)))
 
 
-def _switch_names(rule: sdk.Rule) -> list[str]:
+def _switch_names(rule: Rule) -> list[str]:
     names = []
     for node in ast.walk(rule.tree):
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
@@ -95,13 +97,13 @@ def _validate_rules(config: dict[str, Any]) -> None:
         if severity not in SEVERITIES:
             raise ValueError(f"precondition {name!r}: severity must be block or warn")
         try:
-            rule = sdk.Rule(
+            rule = Rule(
                 item["rule"],
                 names=names or (),
                 functions=["kill_switch"],
                 label=f"precondition {name!r}",
             )
-        except sdk.RuleError as exc:
+        except RuleError as exc:
             raise sdk.InvalidBlockConfig(str(exc), code=INVALID) from None
         _switch_names(rule)
         parsed.append({"name": name, "rule": item["rule"], "severity": severity})
@@ -124,20 +126,20 @@ async def precondition(
     may call ``kill_switch("name")``."""
     context = value.payload if isinstance(value.payload, Mapping) else {"input": value.payload}
     parsed = [
-        (r, sdk.Rule(r["rule"], functions=["kill_switch"], label=f"precondition {r['name']!r}"))
+        (r, Rule(r["rule"], functions=["kill_switch"], label=f"precondition {r['name']!r}"))
         for r in rules
     ]
     switches: dict[str, bool] = {}
     for _, rule in parsed:
         for name in _switch_names(rule):
             if name not in switches:
-                switches[name] = await ctx.services.store.kill_switch_engaged(name)
+                switches[name] = await ctx.service(sdk.KillSwitches).engaged(name)
     functions = {"kill_switch": lambda name: switches[name]}
     warned: list[str] = []
     for spec, rule in parsed:
         try:
             ok = rule.evaluate(context, functions)
-        except sdk.RuleError as exc:
+        except RuleError as exc:
             raise sdk.BlockError(
                 INVALID, str(exc), details={"precondition": spec["name"]}
             ) from None

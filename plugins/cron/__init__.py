@@ -27,7 +27,7 @@ from .schedule import next_fire, problem
 __all__ = ["FIRE_TIME_SERVICE", "cron"]
 
 FIRE_TIME_SERVICE = "trigger.fire_time"
-"""``ctx.services.extra(...)`` name of the scheduled firing time a scheduler may lend the
+"""``ctx.services.lent(...)`` name of the scheduled firing time a scheduler may lend the
 run (a timezone-aware ``datetime`` or an ISO 8601 string with an offset)."""
 
 
@@ -39,7 +39,7 @@ def _validate(config: dict[str, Any]) -> None:
 
 def _scheduled(ctx: sdk.RunContext) -> datetime | None:
     try:
-        raw = ctx.services.extra(FIRE_TIME_SERVICE)  # noqa: S610 - not Django
+        raw = ctx.services.lent(FIRE_TIME_SERVICE)
     except LookupError:
         return None
     if raw is None:

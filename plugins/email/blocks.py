@@ -6,8 +6,17 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from orchestrator_blocks import sdk
+from orchestrator_blocks.sdk.errors import STATE_STORE_WRITE_FAILED
 
-from .codes import CODES, DEFAULT_SENDER, DOMAIN, SMTP_FROM_ENV, TIMEOUT, UNKNOWN_OUTCOME
+from .codes import (
+    CODES,
+    DEFAULT_SENDER,
+    DOMAIN,
+    SMTP_FROM_SETTING,
+    SMTP_URL_SETTING,
+    TIMEOUT,
+    UNKNOWN_OUTCOME,
+)
 from .message import Outgoing, check_config, compose
 from .transport import parse_smtp_url, send_smtp, write_outbox
 
@@ -66,17 +75,18 @@ async def send_email(
     }
     settings = ctx.settings
     now = ctx.clock.now()
-    default_sender = settings.extra.get(SMTP_FROM_ENV) or DEFAULT_SENDER
+    default_sender = settings.get(SMTP_FROM_SETTING) or DEFAULT_SENDER
     outgoing = compose(value, config, default_sender=default_sender, now=now)
     envelope = value.value if isinstance(value, sdk.Json) else None
     envelope = envelope if isinstance(envelope, Mapping) else {}
-    key = idempotency_key or envelope.get("idempotency_key")
+    raw_key = idempotency_key or envelope.get("idempotency_key")
+    key = str(raw_key) if raw_key else None
     store = _store(ctx) if key else None
-    if store is None:
+    if store is None or key is None:
         return await _deliver(ctx, outgoing, now)
     customer = envelope.get("customer_id")
     try:
-        claimed, existing = await store.claim_send(
+        claimed, existing = await store.claim(
             key,
             workflow_id=ctx.workflow_id,
             # A send inside a fan-out runs in a per-item child run; the log row belongs to
@@ -89,7 +99,7 @@ async def send_email(
         )
     except sdk.StateStoreError as exc:
         raise sdk.BlockError(
-            sdk.STATE_STORE_WRITE_FAILED,
+            STATE_STORE_WRITE_FAILED,
             f"could not claim the send in outbound_email_log, so nothing was sent: {exc}",
             retry_disposition=sdk.RetryDisposition.BACKOFF,
         ) from None
@@ -104,10 +114,10 @@ async def send_email(
     return result
 
 
-def _store(ctx: sdk.RunContext) -> sdk.StoreService | None:
-    """The engine's store, or ``None`` where there is none (SDK unit harnesses)."""
+def _store(ctx: sdk.RunContext) -> sdk.SendLog | None:
+    """The send log, or ``None`` where there is none (SDK unit harnesses)."""
     try:
-        return ctx.services.store
+        return ctx.service(sdk.SendLog)
     except LookupError:
         ctx.log.warning("email.idempotency_unavailable", reason="this run has no state store")
         return None
@@ -147,7 +157,7 @@ def _already_claimed(
 
 async def _finish(
     ctx: sdk.RunContext,
-    store: sdk.StoreService,
+    store: sdk.SendLog,
     key: str,
     status: str,
     *,
@@ -157,7 +167,7 @@ async def _finish(
     fate is already decided, and the row left ``sending`` makes a later send stop for a
     human instead of sending twice."""
     try:
-        await store.finish_send(key, status, error=error)
+        await store.finish(key, status, error=error)
     except sdk.StateStoreError as exc:
         ctx.log.error("email.send_log_failed", status=status, message=str(exc))
 
@@ -167,11 +177,12 @@ async def _deliver(ctx: sdk.RunContext, outgoing: Outgoing, now: Any) -> sdk.Val
     result: dict[str, Any] = {"sent": True, "to": outgoing.to, "message_id": outgoing.message_id}
     if outgoing.cc:
         result["cc"] = outgoing.cc
-    if settings.smtp_url is None:
+    smtp_url = settings.secret(SMTP_URL_SETTING)
+    if smtp_url is None:
         path = write_outbox(settings.outbox_dir, outgoing, now)
         result.update(transport="outbox", path=str(path))
     else:
-        target = parse_smtp_url(settings.smtp_url.get_secret_value())
+        target = parse_smtp_url(smtp_url.get_secret_value())
         refused = await send_smtp(target, outgoing)
         result["transport"] = "smtp"
         if refused:

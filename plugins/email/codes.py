@@ -39,8 +39,9 @@ __all__ = [
     "DOMAIN",
     "INVALID_REQUEST",
     "PERMANENT",
-    "SMTP_FROM_ENV",
+    "SMTP_FROM_SETTING",
     "SMTP_URL_ENV",
+    "SMTP_URL_SETTING",
     "TIMEOUT",
     "TRANSIENT",
     "UNKNOWN_OUTCOME",
@@ -59,5 +60,8 @@ BASELINE_CODES = (AUTH_FAILED, TIMEOUT, TRANSIENT, PERMANENT)
 CODES = (*BASELINE_CODES, INVALID_REQUEST, UNKNOWN_OUTCOME)
 
 SMTP_URL_ENV = "ORCHESTRATOR_BLOCKS_SMTP_URL"
-SMTP_FROM_ENV = "ORCHESTRATOR_BLOCKS_SMTP_FROM"
+SMTP_FROM_SETTING = "SMTP_FROM"
+"""``ORCHESTRATOR_BLOCKS_SMTP_FROM`` (or ``smtp_from:`` in the config file): the default sender."""
+SMTP_URL_SETTING = "SMTP_URL"
+"""``ORCHESTRATOR_BLOCKS_SMTP_URL``: ``smtp://user:pass@host:port`` (none: write .eml files)."""
 DEFAULT_SENDER = "orchestrator-blocks@localhost"

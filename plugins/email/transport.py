@@ -164,7 +164,9 @@ def classify_smtp_error(exc: BaseException, target: SmtpTarget) -> sdk.BlockErro
     where = target.describe()
     details: dict[str, Any] = {"transport": "smtp", "server": where}
 
-    def error(code: str, message: str, disposition: str, status: int | None = None) -> Any:
+    def error(
+        code: str, message: str, disposition: str, status: int | None = None
+    ) -> sdk.BlockError:
         return sdk.BlockError(
             code,
             _scrub(message, target),

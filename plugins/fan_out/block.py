@@ -5,7 +5,8 @@ How an item ends (counted, never stored):
 * ``sent``: its run succeeded; ``skipped`` when the run's output is a JSON object with a
   truthy ``"skipped"`` (``send_email`` found the key already sent);
 * ``failed``: its run failed after ``max_attempts`` (only ``backoff``/``immediate``
-  failures are retried, sleeping ``min(max_ms, base_ms * 2**(attempt-1))`` ms between);
+  failures are retried, sleeping ``min(max_ms, base_ms * 2**(attempt-1))`` ms between,
+  the SDK's exponential :class:`~orchestrator_blocks.sdk.Backoff`);
 * ``unknown``: its run failed with a code ending ``.unknown_outcome`` (own or nested):
   the side effect may have happened, so it is neither retried nor re-sent;
 * ``not_started``: the circuit breaker or a kill switch stopped the fan-out first.
@@ -85,12 +86,10 @@ def _writes(config: Mapping[str, Any]) -> bool:
 
 @dataclass(frozen=True, slots=True)
 class _Retry:
-    max_attempts: int
-    base_ms: int
-    max_ms: int
+    """How an item is retried: attempts in all, and the SDK's backoff between them."""
 
-    def delay_ms(self, attempt: int) -> int:
-        return min(self.max_ms, self.base_ms * 2 ** (attempt - 1))
+    max_attempts: int
+    backoff: sdk.Backoff
 
 
 class _Stop:
@@ -158,7 +157,7 @@ async def _run_item(
                 log.warning("fan_out.item_failed", outcome="unknown", **fields, **where)
                 return "unknown"
             if env.retry_disposition.retryable and attempt < retry.max_attempts:
-                delay = retry.delay_ms(attempt)
+                delay = retry.backoff.delay_ms(attempt, seed=f"{ctx.run_id}:{key}:{attempt}")
                 log.warning("fan_out.item_retry_scheduled", delay_ms=delay, **fields, **where)
                 if delay:
                     await ctx.clock.sleep(delay / 1000)
@@ -171,7 +170,7 @@ async def _engaged(ctx: sdk.RunContext, names: Sequence[str]) -> str | None:
     """The first engaged kill switch; a store that cannot answer counts as engaged."""
     for name in names:
         try:
-            if await ctx.services.store.kill_switch_engaged(name):
+            if await ctx.service(sdk.KillSwitches).engaged(name):
                 return name
         except (sdk.StateStoreError, LookupError) as exc:
             ctx.log.error("fan_out.kill_switch_unreadable", kill_switch=name, message=str(exc))
@@ -239,7 +238,7 @@ async def for_each(
             INVALID_INPUT, f"the per-item workflow {workflow.id!r} is invalid: {exc}"
         ) from None
     switches = tuple(kill_switches)
-    retry = _Retry(max_attempts, base_ms, max_ms)
+    retry = _Retry(max_attempts, sdk.Backoff.exponential(base_ms, 2.0, jitter=0.0, cap_ms=max_ms))
     stop = _Stop(circuit_breaker)
     source = iter(items)
     ctx.log.info("fan_out.started", total=len(items), concurrency=concurrency, workflow=workflow.id)

@@ -56,9 +56,8 @@ class _Bar:
         self._progress.start()
 
     def update(self, counts: dict[str, int]) -> None:
-        self._progress.update(
-            self._task, advance=1, **{k: v for k, v in counts.items() if k in OUTCOMES}
-        )
+        fields: dict[str, Any] = {k: v for k, v in counts.items() if k in OUTCOMES}
+        self._progress.update(self._task, advance=1, **fields)
 
     def close(self) -> None:
         self._progress.stop()

@@ -7,9 +7,9 @@ item, and the preconditions that warned. The run then pauses in ``awaiting_appro
 it survives the end of its process and continues under the same run_id once the proposal
 is approved (``serve`` or ``runs resume``). On that resumed pass the gate finds its
 proposal approved and lets the context through; rejected or expired proposals end the run
-``rejected`` with ``hitl.rejected`` / ``hitl.expired``. The runtime refuses every write step
-of a workflow with risk >= 3 until a gate has passed, so the gate cannot be skipped by
-graph shape.
+``rejected`` with ``hitl.rejected`` / ``hitl.expired``. This family's ``block_guard``
+refuses every write step of a workflow with risk >= 3 until a gate has passed in the run,
+so the gate cannot be skipped by graph shape.
 
 ``hitl_review`` is the per-item (or cohort-wide) review step of a fan-out. In ``cohort``
 mode it passes an item when the run's gate proposal was approved (the approver accepted
@@ -27,8 +27,12 @@ from orchestrator_blocks import sdk
 
 from .sample import render_sample
 
-__all__ = ["hitl_gate", "hitl_review"]
+__all__ = ["APPROVAL_RISK", "GATE_TYPE", "hitl_gate", "hitl_review"]
 
+APPROVAL_RISK = 3
+"""From this risk level (``traits["risk_level"]``) a human approves before the first write."""
+GATE_TYPE = "hitl_gate"
+APPROVAL_REQUIRED = "runtime.approval_required"
 DOMAIN = "hitl"
 REJECTED = "hitl.rejected"
 EXPIRED = "hitl.expired"
@@ -43,9 +47,9 @@ def entity_ref(workflow_id: str, run_id: str) -> str:
     return f"workflow:{workflow_id}:run_{run_id}"
 
 
-def _store(ctx: sdk.RunContext) -> sdk.StoreService:
+def _desk(ctx: sdk.RunContext) -> sdk.ApprovalDesk:
     try:
-        return ctx.services.store
+        return ctx.service(sdk.ApprovalDesk)
     except LookupError as exc:
         raise sdk.BlockError(
             UNAVAILABLE,
@@ -115,6 +119,7 @@ def _now(ctx: sdk.RunContext) -> datetime:
     side_effects=[sdk.SideEffect("Store", "proposed_actions", "INSERT (HITL gate envelope)")],
     writes_when=lambda config: False,
     validate=_validate_gate,
+    ends_run_as={REJECTED: sdk.RunStatus.REJECTED, EXPIRED: sdk.RunStatus.REJECTED},
 )
 async def hitl_gate(
     ctx: sdk.RunContext,
@@ -135,15 +140,12 @@ async def hitl_gate(
     Approved: the input passes unchanged. Rejected or expired: ``hitl.rejected`` /
     ``hitl.expired`` and the run ends ``rejected``.
     """
-    store = _store(ctx)
+    desk = _desk(ctx)
     ref = entity_ref(ctx.workflow_id, ctx.run_id)
-    window = window_minutes or float(
-        ctx.settings.extra.get("ORCHESTRATOR_BLOCKS_APPROVAL_WINDOW_MINUTES")
-        or DEFAULT_WINDOW_MINUTES
-    )
+    window = window_minutes or desk.window_minutes or DEFAULT_WINDOW_MINUTES
     payload = _payload(value, over=over, sample_size=sample_size, body_input=body_input)
-    payload["approver"] = ctx.settings.approver
-    proposal = await store.stage_proposal(
+    payload["approver"] = desk.approver
+    proposal = await desk.stage(
         action_type=action_type or f"workflow_{ctx.workflow_id}",
         entity_ref=ref,
         payload=payload,
@@ -154,7 +156,7 @@ async def hitl_gate(
     )
     pid, status = int(proposal["id"]), str(proposal["status"])
     if status == "pending" and _expired(proposal.get("expires_at"), _now(ctx)):
-        await store.expire_proposal(pid)
+        await desk.expire(pid)
         status = "expired"
     details = {"proposal_id": pid, "entity_ref": ref}
     if status == "approved":
@@ -173,11 +175,12 @@ async def hitl_gate(
             f"proposal {pid} expired (window ended {proposal.get('expires_at')}); nothing was sent",
             details=details,
         )
-    approver = ctx.settings.approver or "the configured approver"
+    approver = desk.approver or "the configured approver"
     ctx.log.info("hitl.awaiting", proposal_id=pid, entity_ref=ref, approver=approver)
-    raise sdk.AwaitingApproval(
-        pid,
+    raise sdk.RunPaused(
+        sdk.RunStatus.AWAITING_APPROVAL,
         f"waiting for {approver}: orchestrator-blocks approvals approve {pid} --as {approver}",
+        waiting_on={"proposal_id": pid},
     )
 
 
@@ -215,11 +218,11 @@ async def hitl_review(
         return value
     if key is None:
         raise sdk.BlockError(INVALID, f"per-item review needs {item_key!r} in the item")
-    store = _store(ctx)
+    desk = _desk(ctx)
     root_run = ctx.parent_run_id or ctx.run_id
     workflow = ctx.workflow_id
     ref = f"review:{workflow}:run_{root_run}:{key}"
-    proposal = await store.stage_proposal(
+    proposal = await desk.stage(
         action_type="hitl_review",
         entity_ref=ref,
         payload={"item": data, "mode": mode},
@@ -249,3 +252,30 @@ async def hitl_review(
 def register_block_types(registry: sdk.Registry) -> None:
     registry.add(hitl_gate)
     registry.add(hitl_review)
+
+
+@sdk.hookimpl
+def block_guard(ctx: sdk.RunContext, block: sdk.PlannedBlock) -> sdk.Refusal | None:
+    """The gate rule: no write before an approved gate in a workflow of risk >= 3."""
+    run = ctx.run
+    if not block.writes or run is None:
+        return None
+    risk = run.traits.get("risk_level", 0)
+    if risk < APPROVAL_RISK or GATE_TYPE in run.succeeded.values():
+        return None
+    return sdk.Refusal(
+        APPROVAL_REQUIRED,
+        f"write step {ctx.block_id!r} refused: risk level {risk} needs an approved "
+        f"{GATE_TYPE} before the first write",
+        {"risk_level": risk},
+    )
+
+
+@sdk.hookimpl
+def describe_workflow(workflow: Any, card: dict[str, Any]) -> None:
+    risk = card.get("risk_level", 0)
+    card["approval"] = (
+        f"required before the first write (risk {risk} >= {APPROVAL_RISK})"
+        if risk >= APPROVAL_RISK
+        else f"not required (risk {risk} < {APPROVAL_RISK})"
+    )

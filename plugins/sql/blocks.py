@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from orchestrator_blocks import sdk
+from orchestrator_blocks.sdk.cohort import CohortFilterError, compile_filter
 
 DOMAIN = "sql"
 SYNTAX = "sql.syntax"
@@ -64,7 +65,7 @@ def _validate(config: dict[str, Any]) -> None:
     if not isinstance(config["database"], str) or not config["database"]:
         raise ValueError("database must be a configured database name (default 'local')")
     if config["filter_columns"]:
-        sdk.compile_filter(None, config["filter_columns"])
+        compile_filter(None, config["filter_columns"])
 
 
 def _jsonable(value: Any) -> Any:
@@ -126,15 +127,15 @@ async def d1_query(
     statement = sql
     if filter_input:
         try:
-            fragment, filter_params = sdk.compile_filter(
+            fragment, filter_params = compile_filter(
                 inputs.get(filter_input), filter_columns or [], prefix="cohort_"
             )
-        except sdk.CohortFilterError as exc:
+        except CohortFilterError as exc:
             raise sdk.BlockError(INVALID_REQUEST, str(exc)) from None
         statement = sql.replace(FILTER_PLACEHOLDER, f"({fragment})")
         bound.update(filter_params)
     try:
-        db = ctx.services.sql(database)
+        db = ctx.service(sdk.SqlDatabases).get(database)
         rows = await db.query(statement, bound)
     except sdk.SqlError as exc:
         code, disposition = _KIND_TO_CODE[exc.kind]

@@ -45,7 +45,8 @@ def _pybars() -> ModuleType:
     listing plugins or running a workflow without templates should not pay."""
     import pybars
 
-    return pybars
+    module: ModuleType = pybars
+    return module
 
 
 @functools.cache

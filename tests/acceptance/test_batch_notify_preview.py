@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator_blocks.kernel.store import forget_stores
+from orchestrator_blocks.app.store import forget_stores
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "batch_notify_preview.yaml"
 PREVIEW = Path("previews") / "batch_notify.html"

@@ -14,9 +14,9 @@ import httpx
 import pytest
 from console_support import APPROVER, REPO, WORKFLOW_PY, Console
 
+from orchestrator_blocks.app.console import create_app
+from orchestrator_blocks.app.store import open_store
 from orchestrator_blocks.kernel.config import load_settings
-from orchestrator_blocks.kernel.console import create_app
-from orchestrator_blocks.kernel.store import open_store
 from orchestrator_blocks.sdk import Settings
 
 

@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 
 import orchestrator_blocks as ob
-from orchestrator_blocks.kernel.store import Proposal, Store
+from orchestrator_blocks.app.store import Proposal, Store
 from orchestrator_blocks.sdk import Settings
 
 APPROVER = "mike"

@@ -17,7 +17,7 @@ from console_support import (
     stage_batch_proposal,
 )
 
-from orchestrator_blocks.kernel.console import ensure_token
+from orchestrator_blocks.app.console import ensure_token
 
 
 def test_token_file_is_created_with_mode_0600(console: Console) -> None:

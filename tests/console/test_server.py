@@ -11,9 +11,9 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
+from orchestrator_blocks.app.cli.console_cmd import console_command
+from orchestrator_blocks.app.console import is_loopback, run_console
 from orchestrator_blocks.kernel.cli.common import UserError
-from orchestrator_blocks.kernel.cli.console_cmd import console_command
-from orchestrator_blocks.kernel.console import is_loopback, run_console
 from orchestrator_blocks.sdk import Settings
 
 

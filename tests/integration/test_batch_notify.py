@@ -20,9 +20,9 @@ import pytest
 from support.smtp_server import SmtpPeer
 
 import orchestrator_blocks as ob
-from orchestrator_blocks.kernel.approvals import expire
+from orchestrator_blocks.app.approvals import expire
+from orchestrator_blocks.app.store import forget_stores, open_store
 from orchestrator_blocks.kernel.config import load_settings
-from orchestrator_blocks.kernel.store import forget_stores, open_store
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "batch_notify.yaml"
 TRIAL_RECIPIENTS = {  # active trial customers with an email, from `demo seed-customers`

@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 
 import orchestrator_blocks as ob
+from orchestrator_blocks.app.contracts import ContractError, load_contract
+from orchestrator_blocks.app.store import open_store
 from orchestrator_blocks.kernel.config import load_settings
-from orchestrator_blocks.kernel.contracts import ContractError, load_contract
-from orchestrator_blocks.kernel.store import open_store
 
 CONTRACT = textwrap.dedent("""
     workflow_type: note_customers

@@ -17,9 +17,10 @@ from pathlib import Path
 
 import orchestrator_blocks as ob
 from orchestrator_blocks import sdk
+from orchestrator_blocks.app.serve import Server
+from orchestrator_blocks.app.serve.triggers import CronTrigger, EventTrigger
+from orchestrator_blocks.app.store import forget_stores, open_store
 from orchestrator_blocks.kernel.config import load_settings
-from orchestrator_blocks.kernel.scheduler import Server, schedules_for
-from orchestrator_blocks.kernel.store import forget_stores, open_store
 
 T0 = datetime(2026, 11, 23, 9, 0, 0, tzinfo=UTC)
 
@@ -47,6 +48,10 @@ def _register_tick() -> None:
     ob.register_plugin(plugin)
 
 
+def _quiet(_line: str) -> None:
+    return None
+
+
 class FakeClock:
     def __init__(self, start: datetime) -> None:
         self.t = start
@@ -65,14 +70,14 @@ async def test_missed_firings_after_a_sleep_run_once() -> None:
     _register_tick()
     clock = FakeClock(T0)
     w = _ticking("sleepy")
-    schedules = schedules_for([(None, w)], clock())
-    server = Server(schedules, load_settings(), None, now=clock, say=lambda _: None)
-    assert schedules[0].next_at == T0 + timedelta(seconds=1)
+    cron = CronTrigger()
+    server = Server([(None, w)], load_settings(), None, triggers=[cron], now=clock, say=_quiet)
+    assert cron.schedules[0].next_at == T0 + timedelta(seconds=1)
 
     clock.t = T0 + timedelta(hours=1, milliseconds=300)  # the laptop slept for an hour
-    server._fire_due(clock.t)
+    await cron.tick(clock.t)
     assert len(server._tasks) == 1  # 3600 missed firings, one run
-    assert schedules[0].next_at == T0 + timedelta(hours=1, seconds=1)
+    assert cron.schedules[0].next_at == T0 + timedelta(hours=1, seconds=1)
     results = await asyncio.gather(*server._tasks)
     assert results[0].ok
     assert results[0].output("trigger") == "2026-11-23T09:00:01Z"  # the firing time
@@ -83,16 +88,17 @@ async def test_a_due_firing_is_skipped_while_the_previous_run_goes_on() -> None:
     clock = FakeClock(T0)
     slow = _ticking("slow", nap=0.5)
     overlapping = _ticking("overlapping", nap=0.5).set_allow_overlap()
-    schedules = schedules_for([(None, slow), (None, overlapping)], clock())
     lines: list[str] = []
-    server = Server(schedules, load_settings(), None, now=clock, say=lines.append)
+    cron = CronTrigger()
+    workflows = [(None, slow), (None, overlapping)]
+    server = Server(workflows, load_settings(), None, triggers=[cron], now=clock, say=lines.append)
 
     clock.t = T0 + timedelta(seconds=1)
-    server._fire_due(clock.t)
+    await cron.tick(clock.t)
     clock.t = T0 + timedelta(seconds=2)
-    server._fire_due(clock.t)  # both first runs are still napping
-    assert len(schedules[0].running) == 1
-    assert len(schedules[1].running) == 2
+    await cron.tick(clock.t)  # both first runs are still napping
+    assert len(server.served[0].running) == 1
+    assert len(server.served[1].running) == 2
     await server.drain()
     assert sum("slow: run" in line for line in lines) == 1
     assert sum("overlapping: run" in line for line in lines) == 2
@@ -102,9 +108,11 @@ async def test_stop_finishes_runs_in_flight() -> None:
     _register_tick()
     w = _ticking("finisher", nap=0.3)
     clock = FakeClock(T0)
-    schedules = schedules_for([(None, w)], clock())
     lines: list[str] = []
-    server = Server(schedules, load_settings(), None, now=clock, say=lines.append, poll_s=0.05)
+    server = Server(
+        [(None, w)], load_settings(), None, triggers=[CronTrigger()], now=clock, say=lines.append
+    )
+    server.poll_s = 0.05
     clock.t = T0 + timedelta(seconds=1)
     task = asyncio.create_task(server.run())
     await asyncio.sleep(0.1)
@@ -125,8 +133,9 @@ async def test_event_triggered_workflow_runs_once_per_matching_event() -> None:
     store.ledger.record("customer.left", {"plan": "trial", "id": 3}, "left-3")
 
     for _ in range(2):  # a second server (a restart) delivers nothing again
-        server = Server(schedules_for([(None, w)], T0), load_settings(), store, say=lambda _: None)
-        await server._deliver_events()
+        events = EventTrigger()
+        server = Server([(None, w)], load_settings(), store, triggers=[events], say=_quiet)
+        await events.tick(T0)
         await server.drain()
     assert seen == [{"plan": "trial", "id": 1}]
 

@@ -12,10 +12,10 @@ import pytest
 import sqlalchemy
 
 import orchestrator_blocks as ob
+from orchestrator_blocks.app.post_actions import run_post_actions
+from orchestrator_blocks.app.store import Store, forget_stores, open_store
+from orchestrator_blocks.app.store.schema import MIGRATIONS
 from orchestrator_blocks.kernel.config import load_settings
-from orchestrator_blocks.kernel.post_actions import run_post_actions
-from orchestrator_blocks.kernel.store import Store, forget_stores, open_store
-from orchestrator_blocks.kernel.store.schema import MIGRATIONS
 from orchestrator_blocks.kernel.telemetry import get_logger, read_events
 
 
@@ -102,7 +102,7 @@ def test_every_run_is_logged_with_one_ledger_event(isolated_home: Path) -> None:
     w = ob.new_workflow("logged").enable_reflexion("nightly")
     w.add(ob.Block.custom_transform(lambda p: p))
     result = w.run("x")
-    assert result.post_actions == {"log_run": True, "reflexion": True, "event": True}
+    assert result.reports == {"log_run": True, "reflexion": True, "event": True}
     store = open_store(load_settings())
     row = store.runs.get(result.run_id)
     assert row["status"] == "succeeded" and row["workflow_type"] == "logged"
@@ -153,7 +153,7 @@ def test_a_failed_store_write_is_never_silent(isolated_home: Path, monkeypatch) 
     w.add(ob.Block.custom_transform(lambda p: "done"))
     result = w.run()
     assert result.ok  # the run itself does not depend on the store
-    assert result.post_actions == {"log_run": False, "event": False}
+    assert result.reports == {"log_run": False, "event": False}
     failed = result.events_of("post_action.failed")
     assert {e["action"] for e in failed} == {"log_run", "event"}
     assert all(e["code"] == "state_store.write_failed" for e in failed)

@@ -11,6 +11,7 @@ import pytest
 
 import orchestrator_blocks as ob
 from orchestrator_blocks import sdk
+from orchestrator_blocks.sdk.policy import DEFAULT_BACKOFF
 
 # A small test family: blocks whose failures the tests script through their config.
 
@@ -167,7 +168,7 @@ def test_backoff_jitter_is_deterministic_per_run_id() -> None:
 
 
 def test_default_backoff_matches_contract() -> None:
-    bo = sdk.DEFAULT_BACKOFF
+    bo = DEFAULT_BACKOFF
     assert (bo.kind, bo.base_ms, bo.factor, bo.jitter, bo.cap_ms) == (
         "exponential",
         1000,

@@ -13,10 +13,12 @@ import pytest
 
 import orchestrator_blocks as ob
 from orchestrator_blocks import sdk
+from orchestrator_blocks.app.serve import Server
+from orchestrator_blocks.app.serve.triggers import CronTrigger
 from orchestrator_blocks.kernel.config import load_settings
 from orchestrator_blocks.kernel.plugin_host import default_host
-from orchestrator_blocks.kernel.scheduler import Server, schedules_for
-from orchestrator_blocks.sdk.executor import Outcome, execute_block
+from orchestrator_blocks.sdk._executor import Outcome, execute_block
+from orchestrator_blocks.sdk.services import Services
 from orchestrator_blocks.sdk.testing import check_block_type, make_context
 
 CRON_CODES = {"cron.invalid_expression", "cron.runtime_error"}
@@ -236,12 +238,13 @@ async def test_serve_runs_the_workflow_with_the_scheduled_firing_time_as_output(
     trigger = ob.Block.cron("0 */15 * * * * *").named("trigger")
     seen = ob.Block.custom_transform(lambda stamp: f"got {stamp}").named("downstream")
     w.link(trigger, seen)
-    schedules = schedules_for([(None, w)], clock())
+    cron = CronTrigger()
+    server = Server([(None, w)], load_settings(), None, triggers=[cron], now=clock, say=print)
+    schedules = cron.schedules
     assert schedules[0].next_at == utc(2026, 2, 8, 9, 15)
-    server = Server(schedules, load_settings(), None, now=clock, say=lambda _: None)
 
     clock.t = utc(2026, 2, 8, 9, 15, 0) + timedelta(milliseconds=700)
-    server._fire_due(clock.t)
+    await cron.tick(clock.t)
     results = await asyncio.gather(*server._tasks)
     assert [r.status for r in results] == ["succeeded"]
     assert results[0].output("trigger") == "2026-02-08T09:15:00Z"
@@ -252,9 +255,7 @@ async def test_serve_runs_the_workflow_with_the_scheduled_firing_time_as_output(
 async def _run_with_service(fire_time: Any, payload: sdk.Value) -> Outcome:
     bt = default_host().get("cron")
     base, _ = make_context(home=load_settings().home)
-    services = sdk.Services(
-        settings=base.services.settings, extras={"trigger.fire_time": fire_time}
-    )
+    services = Services(settings=base.services.settings, lent={"trigger.fire_time": fire_time})
     ctx = sdk.RunContext(
         workflow_id="w", run_id="r", services=services, log=base.log, block_id="trigger"
     )

@@ -9,7 +9,7 @@ import pytest
 from support.smtp_server import SmtpPeer
 
 from orchestrator_blocks import sdk
-from orchestrator_blocks.kernel.store import Store, open_store
+from orchestrator_blocks.app.store import Store, open_store
 
 SMTP_URL_ENV = "ORCHESTRATOR_BLOCKS_SMTP_URL"
 

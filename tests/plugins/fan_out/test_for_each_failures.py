@@ -11,7 +11,7 @@ from support.smtp_server import Mode
 
 import orchestrator_blocks as ob
 from orchestrator_blocks import sdk
-from orchestrator_blocks.kernel.store import open_store
+from orchestrator_blocks.app.store import open_store
 
 COUNT_KEYS = {"total", "sent", "failed", "skipped", "unknown", "not_started"}
 

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 
 import orchestrator_blocks as ob
-from orchestrator_blocks.kernel.approvals import NotApprover, decide, expire
+from orchestrator_blocks.app.approvals import NotApprover, decide, expire
+from orchestrator_blocks.app.store import forget_stores, open_store
 from orchestrator_blocks.kernel.config import load_settings
 from orchestrator_blocks.kernel.runtime import run_workflow
-from orchestrator_blocks.kernel.store import forget_stores, open_store
 from orchestrator_blocks.sdk.testing import check_block_type
 
 CONTEXT = {
@@ -61,7 +61,7 @@ def test_the_gate_stages_what_the_approver_needs_and_pauses() -> None:
     result = _gated().run()
     assert result.status == "awaiting_approval"
     assert not result.ran("write")
-    p = _store().proposals.get(result.proposal_id)
+    p = _store().proposals.get(result.waiting_on["proposal_id"])
     assert p is not None and p.status == "pending"
     assert p.entity_ref == f"workflow:gated:run_{result.run_id}"
     assert p.action_type == "workflow_gated" and p.risk_level == 3 and p.run_id == result.run_id
@@ -78,8 +78,8 @@ def test_approval_resumes_the_same_run_and_the_write_happens_once(tmp_path: Path
     w = _gated()
     first = w.run()
     with pytest.raises(NotApprover):
-        decide(_store(), load_settings(), first.proposal_id, approve=True, as_="eve")
-    decide(_store(), load_settings(), first.proposal_id, approve=True, as_="mike")
+        decide(_store(), load_settings(), first.waiting_on["proposal_id"], approve=True, as_="eve")
+    decide(_store(), load_settings(), first.waiting_on["proposal_id"], approve=True, as_="mike")
     again = _resume(w, first.run_id)
     assert again.status == "succeeded", again.error
     assert again.run_id == first.run_id
@@ -93,10 +93,11 @@ def test_approval_resumes_the_same_run_and_the_write_happens_once(tmp_path: Path
 def test_rejected_or_expired_ends_the_run_rejected_with_no_write(how: str, code: str) -> None:
     w = _gated()
     first = w.run()
+    pid = first.waiting_on["proposal_id"]
     if how == "reject":
-        decide(_store(), load_settings(), first.proposal_id, approve=False, as_="mike", note="no")
+        decide(_store(), load_settings(), pid, approve=False, as_="mike", note="no")
     else:
-        expire(_store(), _store().proposals.get(first.proposal_id))
+        expire(_store(), _store().proposals.get(pid))
     again = _resume(w, first.run_id)
     assert again.status == "rejected"
     assert again.error.code == code

@@ -1,0 +1,208 @@
+"""``orchestrator-blocks logs RUN_ID`` and ``runs``: debug a run from the local logs alone."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+from rich.tree import Tree
+
+from orchestrator_blocks.kernel.cli.common import UserError, console
+
+
+def _settings() -> Any:
+    from orchestrator_blocks.sdk import Settings
+
+    return Settings.from_env()
+
+
+def logs_command(
+    run_id: Annotated[str, typer.Argument(help="A run id (or a unique prefix of it).")],
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the raw events as JSON lines.")
+    ] = False,
+) -> None:
+    """Reconstruct one run: timeline, attempts, retries, errors and on_error handlers."""
+    from orchestrator_blocks.app.cli.timeline import (
+        build_timeline,
+        events_for_run,
+        resolve_run_id,
+    )
+
+    logs_dir = _settings().logs_dir
+    try:
+        full_id = resolve_run_id(logs_dir, run_id)
+    except LookupError as exc:
+        raise UserError(str(exc)) from None
+    if full_id is None:
+        raise UserError(
+            f"no run {run_id!r} in the logs at {logs_dir}; "
+            "list recent runs with `orchestrator-blocks runs`"
+        )
+    events = events_for_run(logs_dir, full_id)
+    if as_json:
+        for e in events:
+            typer.echo(json.dumps(e, ensure_ascii=False, default=str))
+        return
+    _render(build_timeline(events, full_id))
+
+
+def _status_style(status: str) -> str:
+    return {"succeeded": "green", "running": "yellow", "awaiting_approval": "yellow"}.get(
+        status, "red"
+    )
+
+
+def _render(tl: Any, indent: str = "") -> None:
+    style = _status_style(tl.status)
+    duration = f" in {tl.duration_ms:.0f} ms" if tl.duration_ms is not None else ""
+    parent = f" (child of {tl.parent_run_id})" if tl.parent_run_id else ""
+    console.print(
+        f"{indent}[bold]{tl.workflow_id}[/bold] run [bold]{tl.run_id}[/bold]{parent} "
+        f"[{style}]{tl.status}[/{style}]{duration}"
+    )
+    console.print(f"{indent}started {tl.started}  trace {tl.trace_id or '-'}", markup=False)
+    table = Table(show_edge=False, pad_edge=False)
+    for col in ("+ms", "block", "type", "attempt", "ms", "outcome"):
+        table.add_column(col, no_wrap=col in ("block", "type"))
+    for row in tl.attempts:
+        outcome = row.outcome
+        if row.code:
+            outcome += f" {row.code}"
+        if row.retry_delay_ms is not None:
+            outcome += f" (retry in {row.retry_delay_ms} ms)"
+        if row.handler_for:
+            outcome += f" [handler of {row.handler_for}]"
+        table.add_row(
+            "" if row.offset_ms is None else f"{row.offset_ms:.1f}",
+            row.block_id,
+            row.block_type or "",
+            str(row.attempt),
+            "" if row.duration_ms is None else f"{row.duration_ms:.1f}",
+            outcome,
+        )
+    console.print(table)
+    for skipped in tl.skipped:
+        console.print(
+            f"{indent}skipped {skipped['block_id']} (upstream {skipped['upstream']} failed)",
+            markup=False,
+        )
+    for retry in tl.retries:
+        console.print(
+            f"{indent}retry: {retry['block_id']} attempt {retry['attempt']} failed with "
+            f"{retry['code']}; attempt {retry['next_attempt']} after {retry['delay_ms']} ms",
+            markup=False,
+        )
+    for env in tl.errors:
+        _render_envelope(env, indent)
+    final = {f"{h['handler']}|{h['source']}" for h in tl.handlers if h["outcome"] != "started"}
+    for h in tl.handlers:
+        if h["outcome"] == "started" and f"{h['handler']}|{h['source']}" in final:
+            continue
+        what = f"on_error {h['handler']} (for {h['source']}, {h['handled_code']}): {h['outcome']}"
+        if h["outcome"] == "failed":
+            what += f" with {h['code']}"
+        console.print(f"{indent}{what}", markup=False)
+    if tl.decisive_error and tl.status != "succeeded":
+        env = tl.decisive_error
+        console.print(
+            f"{indent}run {tl.status}: {env.get('code')} at block {env.get('block_id')}: "
+            f"{env.get('message')}",
+            markup=False,
+        )
+    for child in tl.children:
+        console.print()
+        _render(child, indent + "  ")
+
+
+def _render_envelope(env: dict[str, Any], indent: str) -> None:
+    tree = Tree(f"error {env.get('code')} at {env.get('block_id')} (attempt {env.get('attempt')})")
+    for key in ("origin", "domain", "message", "retry_disposition", "severity", "provider_status"):
+        if env.get(key) not in (None, ""):
+            tree.add(f"{key}: {env[key]}")
+    if env.get("details"):
+        tree.add(f"details: {json.dumps(env['details'], default=str)[:300]}")
+    cause = env.get("cause")
+    while cause:
+        tree.add(
+            f"cause: {cause.get('code')} in {cause.get('workflow_id')} "
+            f"at {cause.get('block_id')}: {cause.get('message')}"
+        )
+        cause = cause.get("cause")
+    console.print(tree)
+
+
+runs_app = typer.Typer(
+    help="Recent runs (newest first); `runs resume RUN_ID` continues an approved run.",
+    invoke_without_command=True,
+)
+
+
+@runs_app.callback()
+def runs_command(
+    ctx: typer.Context,
+    limit: Annotated[int, typer.Option("--limit", "-n", min=1, help="How many runs.")] = 20,
+    workflow: Annotated[
+        str | None, typer.Option("--workflow", "-w", help="Only runs of this workflow.")
+    ] = None,
+    status: Annotated[str | None, typer.Option("--status", help="Only runs in this state.")] = None,
+    children: Annotated[bool, typer.Option("--children", help="Include child runs.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """List recent runs with their status and duration, newest first."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from orchestrator_blocks.app.cli.timeline import list_runs
+
+    runs = list_runs(_settings().logs_dir, include_children=children)
+    if workflow is not None:
+        runs = [r for r in runs if r.workflow_id == workflow]
+    if status is not None:
+        runs = [r for r in runs if r.status == status]
+    runs = runs[:limit]
+    if as_json:
+        typer.echo(json.dumps([r.__dict__ for r in runs], default=str))
+        return
+    if not runs:
+        console.print("no runs found")
+        return
+    table = Table(show_edge=False)
+    for col in ("run_id", "workflow", "status", "started", "ms", "error"):
+        table.add_column(col, no_wrap=True)
+    for r in runs:
+        style = _status_style(r.status)
+        table.add_row(
+            r.run_id,
+            r.workflow_id or "",
+            f"[{style}]{r.status}[/{style}]",
+            r.started or "",
+            "" if r.duration_ms is None else f"{r.duration_ms:.0f}",
+            r.code or "",
+        )
+    console.print(table)
+
+
+@runs_app.command("resume")
+def runs_resume(
+    run_id: Annotated[str, typer.Argument(help="A run waiting at an approval gate.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+) -> None:
+    """Continue a run paused at an approval gate, under the same run id.
+
+    Approved: the run goes on from the gate. Rejected or expired: it ends `rejected` and
+    nothing is sent. Still pending: it pauses again. Exit 0 only when it succeeded.
+    """
+    import asyncio
+
+    from orchestrator_blocks.app.resume import resume_run
+    from orchestrator_blocks.app.store import open_store
+    from orchestrator_blocks.kernel.cli.run_cmd import print_run_summary
+    from orchestrator_blocks.kernel.config import load_settings
+
+    settings = load_settings()
+    result = asyncio.run(resume_run(open_store(settings), settings, run_id))
+    print_run_summary(result, as_json=as_json)
+    if not result.ok:
+        raise typer.Exit(1)

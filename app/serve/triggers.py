@@ -1,0 +1,300 @@
+"""The triggers ``serve`` ticks: cron, ledger events, approvals, verify checks.
+
+- **cron** (:class:`CronTrigger`): a workflow whose entry block is a schedulable trigger (a
+  block type declaring ``next_fire``, such as ``cron``) runs at each firing, with the firing
+  time (ISO 8601, UTC) as its input. A firing that comes due while the previous run of the
+  same workflow is still going is skipped (``schedule.skipped_overlap``) unless the
+  workflow allows overlap. After the machine slept through several firings, the workflow
+  runs once and the next firing is computed from *now*: missed firings are not replayed.
+- **events** (:class:`EventTrigger`): a workflow whose trigger is ``event`` (or
+  ``hitl_approval``) runs once per matching ledger event. The delivery is claimed in the
+  store *before* the run starts, so an event starts its workflow exactly once even across
+  restarts (at most once if the process dies mid-run: the run is then visible as
+  unfinished, never silently repeated). A ``hitl_approval`` workflow starts with the
+  approved proposal's inputs (plus ``_proposal_id``).
+- **approvals** (:class:`ApprovalTrigger`): a run paused at a gate continues under its
+  run_id once its proposal is decided (claimed once per decision); proposals past their
+  window are expired.
+- **verify** (:class:`VerifyTrigger`): due verify checks run at the configured minutes past
+  each hour.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from orchestrator_blocks.kernel.result import RunResult
+from orchestrator_blocks.kernel.workflow import Workflow
+from orchestrator_blocks.sdk import PlannedBlock, Text
+from orchestrator_blocks.sdk.rules import Rule, RuleError
+
+from ..card import spec_of
+from ..verify import next_verify_time, run_due_checks
+from .server import Served, Server, iso
+
+__all__ = [
+    "ApprovalTrigger",
+    "CronSchedule",
+    "CronTrigger",
+    "EventTrigger",
+    "VerifyTrigger",
+    "cron_trigger_of",
+]
+
+EVENT_TRIGGERS = ("event", "hitl_approval")
+APPROVED_EVENT = "proposal.approved"
+DECISION_EVENTS = ("proposal.approved", "proposal.rejected", "proposal.expired")
+RESUMER = "serve.resume"  # the ledger subscriber that continues runs paused at a gate
+EXPIRE_EVERY_S = 5.0
+
+
+def cron_trigger_of(workflow: Workflow) -> PlannedBlock | None:
+    """The entry block that schedules ``workflow`` (a type with ``next_fire``), if any."""
+    plan = workflow.plan()
+    for block_id in plan.entries:
+        node = plan.nodes[block_id]
+        if node.block_type.next_fire is not None:
+            return node
+    return None
+
+
+@dataclass
+class CronSchedule:
+    served: Served
+    node: PlannedBlock
+    next_at: datetime | None = None
+
+    def advance(self, after: datetime) -> None:
+        assert self.node.block_type.next_fire is not None
+        self.next_at = self.node.block_type.next_fire(self.node.config, after)
+
+
+class CronTrigger:
+    """Start workflows at their cron firings (one run per firing, none replayed)."""
+
+    name = "cron"
+
+    def __init__(self) -> None:
+        self.schedules: list[CronSchedule] = []
+
+    def attach(self, server: Server) -> None:
+        self.server = server
+        now = server.now()
+        for served in server.served:
+            node = cron_trigger_of(served.workflow)
+            if node is not None:
+                schedule = CronSchedule(served, node)
+                schedule.advance(now)
+                self.schedules.append(schedule)
+
+    def describe(self, served: Served) -> str | None:
+        for s in self.schedules:
+            if s.served is served and s.next_at is not None:
+                return f"next at {iso(s.next_at)}"
+        return None
+
+    async def tick(self, now: datetime) -> datetime | None:
+        for s in self.schedules:
+            if s.next_at is None or s.next_at > now:
+                continue
+            firing = s.next_at
+            if s.served.running and not spec_of(s.served.workflow).allow_overlap:
+                self.server.log.warning(
+                    "schedule.skipped_overlap",
+                    workflow_id=s.served.name,
+                    origin="runtime",
+                    firing=iso(firing),
+                    message="the previous run is still going; this firing is skipped",
+                )
+            else:
+                self.server.start(s.served, Text(iso(firing)), f"cron {iso(firing)}")
+            # From now, not from the firing: a long sleep yields one run, not one per miss.
+            s.advance(max(now, firing))
+        return min((s.next_at for s in self.schedules if s.next_at is not None), default=None)
+
+
+@dataclass
+class _Subscription:
+    served: Served
+    event_type: str
+    rule: Rule | None
+
+
+class EventTrigger:
+    """Start event- and approval-triggered workflows once per matching ledger event."""
+
+    name = "events"
+
+    def __init__(self) -> None:
+        self.subscriptions: list[_Subscription] = []
+        self.cursor = 0
+
+    def attach(self, server: Server) -> None:
+        self.server = server
+        for served in server.served:
+            trigger = spec_of(served.workflow).trigger
+            if cron_trigger_of(served.workflow) is not None or trigger.kind not in EVENT_TRIGGERS:
+                continue
+            event_type = trigger.event if trigger.kind == "event" else APPROVED_EVENT
+            text = trigger.filter
+            if trigger.kind == "hitl_approval" and trigger.action_type:
+                extra = f"payload['action_type'] == {trigger.action_type!r}"
+                text = f"({text}) and {extra}" if text else extra
+            rule = (
+                Rule(text, names=("event", "payload"), label=f"{served.name} trigger")
+                if text
+                else None
+            )
+            self.subscriptions.append(_Subscription(served, str(event_type), rule))
+
+    def describe(self, served: Served) -> str | None:
+        for sub in self.subscriptions:
+            if sub.served is served:
+                return f"on event {sub.event_type}"
+        return None
+
+    async def tick(self, now: datetime) -> datetime | None:
+        store = self.server.store
+        if store is None or not self.subscriptions:
+            return None
+        while True:
+            batch = await asyncio.to_thread(store.ledger.list, after_id=self.cursor)
+            if not batch:
+                return None
+            for event in batch:
+                self.cursor = max(self.cursor, event.id)
+                for sub in self.subscriptions:
+                    if event.event_type != sub.event_type or not self._matches(sub, event):
+                        continue
+                    name = sub.served.name
+                    if not await asyncio.to_thread(store.ledger.claim_delivery, name, event.id):
+                        continue
+                    payload = dict(event.payload)
+                    if spec_of(sub.served.workflow).trigger.kind == "hitl_approval":
+                        # The approved proposal's inputs are the run's inputs.
+                        payload = {
+                            **dict(event.payload.get("inputs") or {}),
+                            "_proposal_id": event.payload.get("proposal_id"),
+                        }
+                    self.server.start(
+                        sub.served,
+                        payload,
+                        f"event {event.id}",
+                        on_done=_remember(store, name, event.id),
+                    )
+
+    def _matches(self, sub: _Subscription, event: Any) -> bool:
+        if sub.rule is None:
+            return True
+        facts = {"type": event.event_type, "id": event.id, "key": event.idempotency_key}
+        try:
+            return bool(sub.rule.evaluate({"event": facts, "payload": event.payload}))
+        except RuleError as exc:
+            self.server.say(f"{sub.served.name}: trigger filter failed on event {event.id}: {exc}")
+            return False
+
+
+def _remember(store: Any, subscriber: str, event_id: int) -> Callable[[RunResult], None]:
+    def done(result: RunResult) -> None:
+        store.ledger.set_delivery_run(subscriber, event_id, result.run_id)
+
+    return done
+
+
+class ApprovalTrigger:
+    """Continue runs paused at a gate once decided; expire proposals past their window."""
+
+    name = "approvals"
+
+    def __init__(self) -> None:
+        self.cursor = 0
+        self.next_expiry = 0.0
+
+    def attach(self, server: Server) -> None:
+        self.server = server
+
+    async def tick(self, now: datetime) -> datetime | None:
+        store = self.server.store
+        if store is None:
+            return None
+        while True:
+            batch = await asyncio.to_thread(store.ledger.list, after_id=self.cursor)
+            if not batch:
+                break
+            for event in batch:
+                self.cursor = max(self.cursor, event.id)
+                if event.event_type in DECISION_EVENTS and event.payload.get("run_id"):
+                    await self._resume_decided(event)
+        await self._expire_due()
+        return None
+
+    async def _resume_decided(self, event: Any) -> None:
+        """Continue the run paused at the gate of a proposal that was just decided."""
+        from ..resume import ResumeError, resumable_workflow
+
+        store = self.server.store
+        assert store is not None
+        run_id = str(event.payload["run_id"])
+        row = await asyncio.to_thread(store.runs.get, run_id)
+        if row is None or row["status"] != "awaiting_approval":
+            return
+        if not await asyncio.to_thread(store.ledger.claim_delivery, RESUMER, event.id):
+            return
+        try:
+            workflow, info = resumable_workflow(store, run_id)
+        except ResumeError as exc:
+            self.server.say(f"resume {run_id}: {exc}")
+            return
+        source = Path(info["source"])
+        self.server.start(
+            Served(workflow, source),
+            info.get("input"),
+            f"resumed after proposal {event.payload.get('proposal_id')}",
+            run_id=run_id,
+            on_done=_remember(store, RESUMER, event.id),
+        )
+
+    async def _expire_due(self) -> None:
+        loop_now = asyncio.get_running_loop().time()
+        if loop_now < self.next_expiry:
+            return
+        self.next_expiry = loop_now + EXPIRE_EVERY_S
+        from ..approvals import expire_due
+
+        store = self.server.store
+        if store is None:
+            return
+        try:
+            expired = await asyncio.to_thread(expire_due, store)
+        except Exception as exc:  # a store hiccup must not stop serve
+            self.server.say(f"expiring proposals failed: {exc}")
+            return
+        for p in expired:
+            self.server.say(f"proposal {p.id} ({p.action_type}) expired")
+
+
+class VerifyTrigger:
+    """Run due verify checks at the configured minutes past each hour."""
+
+    name = "verify"
+
+    def attach(self, server: Server) -> None:
+        self.server = server
+        minutes = server.verify_minutes
+        self.next_at: datetime | None = next_verify_time(server.now(), minutes) if minutes else None
+
+    async def tick(self, now: datetime) -> datetime | None:
+        store = self.server.store
+        if self.next_at is None or store is None:
+            return None
+        if self.next_at <= now:
+            self.next_at = next_verify_time(now, self.server.verify_minutes)
+            outcomes = await run_due_checks(store, self.server.settings, now=now)
+            for o in outcomes:
+                self.server.say(f"verify {o.check.workflow_type}/{o.check.check_name}: {o.status}")
+        return self.next_at

@@ -1,0 +1,69 @@
+"""The store as a plugin: it provides the run store, the store-backed services, and the
+kill-switch guard.
+
+* ``provide_run_store``: the (migrated) store of the settings; SQLite by default.
+* ``provide_services``: ``SqlDatabases``, ``SendLog`` and ``KillSwitches`` for blocks.
+* ``block_guard``: a write step of a workflow guarded by kill switches
+  (``traits["kill_switches"]``) is refused while one of them is on, checked right before the
+  step, so a switch turned on mid-run stops the next write. Fails closed: a store that
+  cannot be read refuses the write too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Mapping
+from typing import Any
+
+from orchestrator_blocks import sdk
+
+KILL_SWITCH_ENGAGED = "runtime.kill_switch_engaged"
+
+
+@sdk.hookimpl
+def provide_run_store(settings: sdk.Settings) -> Any:
+    from . import open_store
+
+    return open_store(settings)
+
+
+@sdk.hookimpl
+def provide_services(settings: sdk.Settings, store: Any) -> Mapping[type, object] | None:
+    if store is None:
+        return None
+    from . import Databases, SendLog, SwitchBoard
+
+    return {
+        sdk.SqlDatabases: Databases(store, settings),
+        sdk.SendLog: SendLog(store),
+        sdk.KillSwitches: SwitchBoard(store),
+    }
+
+
+@sdk.hookimpl
+def block_guard(
+    ctx: sdk.RunContext, block: sdk.PlannedBlock
+) -> Awaitable[sdk.Refusal | None] | None:
+    guards = ctx.run.traits.get("kill_switches") if ctx.run is not None else None
+    if not guards or not block.writes:
+        return None
+    return _refuse_while_engaged(ctx, tuple(guards))
+
+
+async def _refuse_while_engaged(ctx: sdk.RunContext, guards: tuple[str, ...]) -> sdk.Refusal | None:
+    engaged: str | None = None
+    reason = ""
+    try:
+        switches = ctx.service(sdk.KillSwitches)
+        for name in guards:
+            if await switches.engaged(name):
+                engaged, reason = name, f"kill switch {name!r} is on"
+                break
+    except (sdk.StateStoreError, LookupError) as exc:
+        engaged, reason = "?", f"cannot read kill switches ({exc})"
+    if engaged is None:
+        return None
+    return sdk.Refusal(
+        KILL_SWITCH_ENGAGED,
+        f"write step {ctx.block_id!r} refused: {reason}",
+        {"kill_switch": engaged, "guards": list(guards)},
+    )

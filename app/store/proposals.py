@@ -1,0 +1,232 @@
+"""``proposed_actions`` (what waits for the approver) and ``outbound_email_log`` (what was
+sent, keyed for idempotency)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection, and_, select, update
+
+from orchestrator_blocks.sdk.services import utc_now_iso
+
+from .engine import StoreEngine
+from .records import _json, insert_ignore
+from .schema import outbound_email_log, proposed_actions
+
+__all__ = ["OutboundLog", "Proposal", "Proposals", "SendRecord"]
+
+PENDING, APPROVED, REJECTED, EXPIRED = "pending", "approved", "rejected", "expired"
+
+
+@dataclass(frozen=True)
+class Proposal:
+    id: int
+    action_type: str
+    entity_ref: str
+    workflow_type: str | None
+    run_id: str | None
+    risk_level: int
+    status: str
+    payload: dict[str, Any]
+    proposed_by: str | None
+    proposed_at: str
+    expires_at: str | None
+    decided_by: str | None
+    decided_at: str | None
+    note: str | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def _proposal(row: Any) -> Proposal:
+    data = dict(row)
+    data["payload"] = json.loads(data.pop("payload_json"))
+    return Proposal(**data)
+
+
+class Proposals:
+    def __init__(self, engine: StoreEngine) -> None:
+        self.engine = engine
+
+    def stage(
+        self,
+        *,
+        action_type: str,
+        entity_ref: str,
+        payload: Mapping[str, Any],
+        risk_level: int,
+        workflow_type: str | None = None,
+        run_id: str | None = None,
+        proposed_by: str | None = None,
+        expires_at: str | None = None,
+    ) -> tuple[Proposal, bool]:
+        """Stage once per ``entity_ref``; returns the row and whether it was created now."""
+        values = {
+            "action_type": action_type,
+            "entity_ref": entity_ref,
+            "workflow_type": workflow_type,
+            "run_id": run_id,
+            "risk_level": risk_level,
+            "status": PENDING,
+            "payload_json": _json(payload),
+            "proposed_by": proposed_by,
+            "proposed_at": utc_now_iso(),
+            "expires_at": expires_at,
+        }
+
+        def write(conn: Connection) -> tuple[Proposal, bool]:
+            created = insert_ignore(conn, proposed_actions, values, ["entity_ref"])
+            row = (
+                conn.execute(
+                    select(proposed_actions).where(proposed_actions.c.entity_ref == entity_ref)
+                )
+                .mappings()
+                .one()
+            )
+            return _proposal(row), created
+
+        return self.engine.write(write, what=f"stage proposal {entity_ref}")
+
+    def get(self, proposal_id: int) -> Proposal | None:
+        with self.engine.read() as conn:
+            row = (
+                conn.execute(select(proposed_actions).where(proposed_actions.c.id == proposal_id))
+                .mappings()
+                .first()
+            )
+        return _proposal(row) if row else None
+
+    def by_ref(self, entity_ref: str) -> Proposal | None:
+        with self.engine.read() as conn:
+            row = (
+                conn.execute(
+                    select(proposed_actions).where(proposed_actions.c.entity_ref == entity_ref)
+                )
+                .mappings()
+                .first()
+            )
+        return _proposal(row) if row else None
+
+    def list(self, status: str | None = None, limit: int = 100) -> list[Proposal]:
+        t = proposed_actions
+        # pending first, then the most recent decisions
+        stmt = select(t).order_by((t.c.status != PENDING), t.c.id.desc()).limit(limit)
+        if status:
+            stmt = stmt.where(t.c.status == status)
+        with self.engine.read() as conn:
+            return [_proposal(r) for r in conn.execute(stmt).mappings().all()]
+
+    def decide(self, proposal_id: int, status: str, *, by: str | None, note: str | None) -> bool:
+        """Move a pending proposal to ``status`` (once: False if it was no longer pending)."""
+        t = proposed_actions
+
+        def write(conn: Connection) -> bool:
+            result = conn.execute(
+                update(t)
+                .where(and_(t.c.id == proposal_id, t.c.status == PENDING))
+                .values(status=status, decided_by=by, decided_at=utc_now_iso(), note=note)
+            )
+            return bool(result.rowcount)
+
+        return self.engine.write(write, what=f"decide proposal {proposal_id}")
+
+
+@dataclass(frozen=True)
+class SendRecord:
+    idempotency_key: str
+    status: str  # sending | sent | failed
+    recipient: str
+    message_id: str | None
+    workflow_run_id: str | None
+    error: str | None
+
+
+class OutboundLog:
+    """``outbound_email_log``: a row before delivery (``sending``) and after (``sent`` or
+    ``failed``), unique per idempotency key, so no key is ever delivered twice."""
+
+    def __init__(self, engine: StoreEngine) -> None:
+        self.engine = engine
+
+    def get(self, key: str) -> SendRecord | None:
+        t = outbound_email_log
+        with self.engine.read() as conn:
+            row = conn.execute(select(t).where(t.c.idempotency_key == key)).mappings().first()
+        if row is None:
+            return None
+        return SendRecord(
+            row["idempotency_key"],
+            row["status"],
+            row["recipient"],
+            row["message_id"],
+            row["workflow_run_id"],
+            row["error"],
+        )
+
+    def begin(
+        self,
+        key: str,
+        *,
+        workflow_id: str,
+        run_id: str,
+        recipient: str,
+        message_id: str,
+        customer_id: str | None = None,
+        related_workflow: str | None = None,
+    ) -> tuple[bool, SendRecord | None]:
+        """Claim ``key`` before delivery: ``(True, None)`` when this caller may send, else
+        ``(False, existing)``. A ``failed`` row (delivery refused) may be claimed again."""
+        t = outbound_email_log
+        values = {
+            "idempotency_key": key,
+            "workflow_id": workflow_id,
+            "related_workflow": related_workflow or workflow_id,
+            "workflow_run_id": run_id,
+            "customer_id": customer_id,
+            "recipient": recipient,
+            "message_id": message_id,
+            "status": "sending",
+            "created_at": utc_now_iso(),
+        }
+
+        def write(conn: Connection) -> tuple[bool, SendRecord | None]:
+            if insert_ignore(conn, t, values, ["idempotency_key"]):
+                return True, None
+            retried = conn.execute(
+                update(t)
+                .where(and_(t.c.idempotency_key == key, t.c.status == "failed"))
+                .values(status="sending", workflow_run_id=run_id, error=None)
+            )
+            if retried.rowcount:
+                return True, None
+            row = conn.execute(select(t).where(t.c.idempotency_key == key)).mappings().one()
+            return False, SendRecord(
+                key,
+                row["status"],
+                row["recipient"],
+                row["message_id"],
+                row["workflow_run_id"],
+                row["error"],
+            )
+
+        return self.engine.write(write, what=f"claim send {key}")
+
+    def finish(self, key: str, status: str, *, error: str | None = None) -> None:
+        t = outbound_email_log
+        values: dict[str, Any] = {"status": status, "error": error}
+        if status == "sent":
+            values["sent_at"] = utc_now_iso()
+        self.engine.write(
+            lambda conn: conn.execute(update(t).where(t.c.idempotency_key == key).values(**values)),
+            what=f"record send {key} as {status}",
+        )
+
+    def for_run(self, run_id: str) -> list[dict[str, Any]]:
+        t = outbound_email_log
+        with self.engine.read() as conn:
+            rows = conn.execute(select(t).where(t.c.workflow_run_id == run_id).order_by(t.c.id))
+            return [dict(r) for r in rows.mappings().all()]

@@ -1,0 +1,461 @@
+"""The runtime: runs a workflow plan to a terminal state (spec §6, §7.7; DESIGN §4).
+
+* States: ``created -> running -> succeeded | failed | timed_out``; every transition is a
+  ``run.<state>`` event (``run.started`` for ``running``).
+* A core-path block starts when all its predecessors succeeded; independent branches run
+  concurrently. A block with one predecessor receives that predecessor's output; a block
+  with several receives a ``Json`` list of their payloads in the order the links were made.
+  Entry blocks receive the run's input.
+* A block's terminal failure (its executor already retried it) builds one frozen
+  envelope; every ``on_error`` handler of that block starts at once with that same envelope
+  (``ctx.error``; its ``to_dict()`` form as input). A failing handler never cancels a
+  sibling. Blocks downstream of the failure are skipped (``block.skipped``). Independent
+  branches continue. The run ends ``failed`` whatever the handlers do.
+* The iteration budget (block attempts across the run and its child runs) ends a runaway run
+  ``failed`` with ``graph.iteration_budget_exceeded``; ``timeout_ms`` ends it ``timed_out``.
+* Plugins take part through hooks (``sdk.hookspecs``): ``block_guard`` may refuse a block
+  right before it starts; ``run_started`` / ``run_finished`` bracket every run;
+  ``provide_run_store`` and ``provide_services`` furnish what blocks ask for. A block that
+  raises ``sdk.RunPaused`` ends the pass in the status it names; a failure whose code the
+  block type maps in ``ends_run_as`` ends the run in that status instead of ``failed``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from typing import Any, Literal
+
+import structlog
+
+from orchestrator_blocks.sdk import (
+    Empty,
+    ErrorEnvelope,
+    Json,
+    Origin,
+    PlannedBlock,
+    Refusal,
+    RetryDisposition,
+    RunContext,
+    RunPaused,
+    RunStatus,
+    Settings,
+    Severity,
+    Value,
+)
+from orchestrator_blocks.sdk._executor import Outcome, execute_block
+from orchestrator_blocks.sdk.errors import (
+    GRAPH_ITERATION_BUDGET_EXCEEDED,
+    RUNTIME_CANCELED,
+    RUNTIME_PANIC,
+    RUNTIME_TIMEOUT,
+)
+from orchestrator_blocks.sdk.services import (
+    IterationBudgetExceeded,
+    Services,
+    utc_now_iso,
+)
+
+from .plugin_host import PluginHost
+from .result import RunResult
+from .telemetry import get_logger, sinks_installed, telemetry_for
+from .workflow import Plan
+
+__all__ = ["Run"]
+
+JobKind = Literal["core", "handler", "error_path"]
+
+
+@dataclass(frozen=True, slots=True)
+class _Job:
+    kind: JobKind
+    block_id: str
+    source: str | None = None
+    envelope: ErrorEnvelope | None = None
+
+
+def _run_event(status: RunStatus) -> str:
+    return "run.started" if status is RunStatus.RUNNING else f"run.{status}"
+
+
+class Run:
+    """One run in progress: its state, its scheduler, and the ``sdk.RunView`` hooks see."""
+
+    def __init__(
+        self,
+        plan: Plan,
+        *,
+        run_id: str,
+        services: Services,
+        input_value: Value,
+        parent: RunContext | None,
+        block_ids: dict[int, str],
+        root: bool,
+        host: PluginHost,
+    ) -> None:
+        self.plan = plan
+        self.host = host
+        self.guarded = host.has_guards
+        self.run_id = run_id
+        self.services = services
+        self.input = input_value
+        self.root = root
+        self.block_ids = block_ids
+        self.events: list[dict[str, Any]] = []
+        self.outputs: dict[str, Value] = {}
+        self.errors: list[ErrorEnvelope] = []
+        self.error: ErrorEnvelope | None = None
+        self.transitions: list[str] = []
+        self.status = RunStatus.CREATED
+        self.succeeded: dict[str, str] = {}
+        self.waiting_on: Mapping[str, Any] = {}
+        self.log = get_logger()
+        self.ctx = RunContext(
+            workflow_id=plan.workflow_id,
+            run_id=run_id,
+            services=services,
+            log=self.log,
+            parent_run_id=parent.run_id if parent else None,
+            run=self,
+        )
+
+    # -- what hooks see (sdk.RunView) -------------------------------------------------------
+
+    @property
+    def workflow_id(self) -> str:
+        return self.plan.workflow_id
+
+    @property
+    def parent_run_id(self) -> str | None:
+        return self.ctx.parent_run_id
+
+    @property
+    def source(self) -> str | None:
+        return self.plan.source
+
+    @property
+    def traits(self) -> Mapping[str, Any]:
+        return self.plan.traits
+
+    @property
+    def settings(self) -> Settings:
+        return self.services.settings
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    def _transition(self, status: RunStatus, **fields: Any) -> None:
+        self.status = status
+        self.transitions.append(str(status))
+        env = self.error if status.terminal else None
+        if env is not None:
+            fields.update(
+                origin=str(env.origin), domain=env.domain, code=env.code, envelope=env.to_dict()
+            )
+        self.log.info(_run_event(status), status=str(status), **fields)
+
+    def _runtime_envelope(self, code: str, message: str, **details: Any) -> ErrorEnvelope:
+        return ErrorEnvelope(
+            origin=Origin.RUNTIME,
+            domain=None,
+            code=code,
+            message=message,
+            retry_disposition=RetryDisposition.NEVER,
+            severity=Severity.ERROR,
+            workflow_id=self.plan.workflow_id,
+            run_id=self.run_id,
+            block_id=None,
+            attempt=0,
+            ts=utc_now_iso(),
+            details=details,
+        )
+
+    async def execute(self, timeout_ms: int | None) -> RunResult:
+        clock = self.services.clock
+        sinks: tuple[Any, ...] = (self._keep_event,)
+        if self.root:
+            sinks += telemetry_for(self.services.settings).run_sinks()
+        attrs = {"workflow.id": self.plan.workflow_id, "run.id": self.run_id}
+        if self.ctx.parent_run_id:
+            attrs["run.parent_id"] = self.ctx.parent_run_id
+        started_at = utc_now_iso(clock.now())
+        t0 = clock.monotonic()
+        with (
+            sinks_installed(*sinks),
+            structlog.contextvars.bound_contextvars(
+                workflow_id=self.plan.workflow_id,
+                run_id=self.run_id,
+                parent_run_id=self.ctx.parent_run_id,
+                block_id=None,
+                attempt=None,
+            ),
+            self.services.tracing.span(f"run {self.plan.workflow_id}", attrs) as span,
+            structlog.contextvars.bound_contextvars(trace_id=span.trace_id, span_id=span.span_id),
+        ):
+            self.ctx = self.ctx.evolve(trace_id=span.trace_id, span_id=span.span_id)
+            self._transition(RunStatus.CREATED, parent_run_id=self.ctx.parent_run_id)
+            await self.host.run_started(self)
+            self._transition(RunStatus.RUNNING, entries=list(self.plan.entries))
+            final = RunStatus.SUCCEEDED
+            try:
+                await self._schedule_with_timeout(timeout_ms)
+            except RunPaused as pause:
+                final = RunStatus(pause.status)
+                self.waiting_on = dict(pause.waiting_on)
+                self.log.info("run.paused", message=pause.message, **self.waiting_on)
+            except _RunTimedOut:
+                final = RunStatus.TIMED_OUT
+                self.error = self._runtime_envelope(
+                    RUNTIME_TIMEOUT,
+                    f"run exceeded its timeout of {timeout_ms} ms",
+                    timeout_ms=timeout_ms,
+                )
+                self.errors.append(self.error)
+            except IterationBudgetExceeded as exc:
+                self.error = self._runtime_envelope(
+                    GRAPH_ITERATION_BUDGET_EXCEEDED, str(exc), limit=exc.limit
+                )
+                self.errors.append(self.error)
+                if not self.root:
+                    # The budget is the root run's: end every level, not just this child.
+                    span.record_error(self.error)
+                    self._transition(RunStatus.FAILED, duration_ms=self._ms(t0))
+                    raise
+            except asyncio.CancelledError:
+                self.error = self._runtime_envelope(RUNTIME_CANCELED, "run was canceled")
+                self.errors.append(self.error)
+                span.record_error(self.error)
+                self._transition(RunStatus.FAILED, duration_ms=self._ms(t0))
+                raise
+            if final is RunStatus.SUCCEEDED and self.error is not None:
+                final = self._failed_status(self.error)
+            if final is RunStatus.SUCCEEDED and self.root and self.services.partial:
+                final = RunStatus.PARTIAL
+            if self.error is not None:
+                span.record_error(self.error)
+            span.set_attribute("run.status", str(final))
+            duration = self._ms(t0)
+            self._transition(final, duration_ms=duration)
+            result = self._result(final, started_at, duration)
+            reports = await self.host.run_finished(self, result, self.log)
+            result = replace(result, events=tuple(self.events), reports=reports)
+        return result
+
+    def _failed_status(self, error: ErrorEnvelope) -> RunStatus:
+        """``failed``, unless the failing block's type maps the code elsewhere (``ends_run_as``)."""
+        node = self.plan.nodes.get(error.block_id or "")
+        mapped = node.block_type.ends_run_as.get(error.code) if node is not None else None
+        return RunStatus(mapped) if mapped else RunStatus.FAILED
+
+    def _keep_event(self, event: dict[str, Any]) -> None:
+        """The in-memory event list of the result. Events of per-item runs of a fan-out
+        (``fan_out_item`` bound) go to the log files only, so memory does not grow with
+        the number of items."""
+        if event.get("fan_out_item") is None:
+            self.events.append(event)
+
+    def _result(self, final: RunStatus, started_at: str, duration: float) -> RunResult:
+        return RunResult(
+            workflow_id=self.plan.workflow_id,
+            run_id=self.run_id,
+            status=final,
+            transitions=tuple(self.transitions),
+            events=tuple(self.events),
+            error=self.error,
+            errors=tuple(self.errors),
+            started_at=started_at,
+            finished_at=utc_now_iso(self.services.clock.now()),
+            duration_ms=duration,
+            parent_run_id=self.ctx.parent_run_id,
+            values=dict(self.outputs),
+            block_ids=self.block_ids,
+            sinks=self.plan.sinks,
+            input=self.input.payload,
+            waiting_on=self.waiting_on,
+            partial=tuple(self.services.partial) if self.root else (),
+        )
+
+    def _ms(self, t0: float) -> float:
+        return round((self.services.clock.monotonic() - t0) * 1000, 3)
+
+    async def _schedule_with_timeout(self, timeout_ms: int | None) -> None:
+        if timeout_ms is None:
+            await self._schedule()
+            return
+        try:
+            async with asyncio.timeout(timeout_ms / 1000) as scope:
+                await self._schedule()
+        except TimeoutError:
+            if scope.expired():
+                raise _RunTimedOut() from None
+            raise
+
+    # -- scheduling -----------------------------------------------------------------------
+
+    async def _schedule(self) -> None:
+        plan = self.plan
+        waiting = {b: len(plan.pred[b]) for b in plan.core}
+        blocked: set[str] = set()
+        tasks: set[asyncio.Task[tuple[_Job, Outcome]]] = set()
+        try:
+            for bid in plan.entries:
+                tasks.add(self._start(_Job("core", bid), self.input))
+            while tasks:
+                done, tasks = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+                for task in done:
+                    job, outcome = task.result()
+                    tasks |= self._after(job, outcome, waiting, blocked)
+        finally:
+            for task in tasks:
+                task.cancel()
+            if tasks:
+                await asyncio.gather(*tasks, return_exceptions=True)
+
+    def _start(self, job: _Job, value: Value) -> asyncio.Task[tuple[_Job, Outcome]]:
+        node = self.plan.nodes[job.block_id]
+        ctx = self.ctx.evolve(
+            block_id=job.block_id, block_type=node.block_type.type_id, error=job.envelope
+        )
+
+        async def run() -> tuple[_Job, Outcome]:
+            if self.guarded:
+                refusal = await self._guard(ctx, node)
+                if refusal is not None:
+                    return job, self._refuse(ctx, refusal)
+            outcome = await execute_block(node.block_type, node.config, node.policy, ctx, value)
+            return job, outcome
+
+        return asyncio.create_task(run(), name=f"{self.run_id}:{job.block_id}")
+
+    async def _guard(self, ctx: RunContext, node: PlannedBlock) -> Refusal | None:
+        """Ask every ``block_guard``; a guard that raises refuses (fail closed)."""
+        try:
+            return await self.host.guard(ctx, node)
+        except Exception as exc:
+            return Refusal(
+                RUNTIME_PANIC,
+                f"block {ctx.block_id!r} refused: a guard raised {type(exc).__name__}: {exc}",
+                {"exception_type": type(exc).__name__},
+            )
+
+    def _refuse(self, ctx: RunContext, refusal: Refusal) -> Outcome:
+        """A block a guard does not let start (fail closed, never retried)."""
+        env = ErrorEnvelope(
+            origin=Origin.RUNTIME,
+            domain=None,
+            code=refusal.code,
+            message=refusal.message,
+            retry_disposition=RetryDisposition.MANUAL,
+            severity=Severity.WARN,
+            workflow_id=ctx.workflow_id,
+            run_id=ctx.run_id,
+            block_id=ctx.block_id,
+            attempt=0,
+            ts=utc_now_iso(),
+            details=refusal.details,
+        )
+        self.log.warning(
+            "block.failed",
+            block_id=ctx.block_id,
+            attempt=0,
+            terminal=True,
+            origin=str(env.origin),
+            code=env.code,
+            message=env.message,
+            envelope=env.to_dict(),
+        )
+        return Outcome(Empty(), env, 0)
+
+    def _input_for(self, bid: str) -> Value:
+        preds = self.plan.pred[bid]
+        if len(preds) == 1:
+            return self.outputs[preds[0]]
+        return Json([self.outputs[p].payload for p in preds])
+
+    def _after(
+        self, job: _Job, outcome: Outcome, waiting: dict[str, int], blocked: set[str]
+    ) -> set[asyncio.Task[tuple[_Job, Outcome]]]:
+        plan, bid = self.plan, job.block_id
+        new: set[asyncio.Task[tuple[_Job, Outcome]]] = set()
+        if job.kind == "handler":
+            self._log_handler_outcome(job, outcome)
+        if outcome.ok:
+            self.outputs[bid] = outcome.value
+            if job.kind == "core":
+                self.succeeded[bid] = plan.nodes[bid].block_type.type_id
+            for nxt in plan.succ[bid]:
+                if job.kind != "core":
+                    new.add(self._start(_Job("error_path", nxt), outcome.value))
+                    continue
+                waiting[nxt] -= 1
+                if waiting[nxt] == 0 and nxt not in blocked:
+                    new.add(self._start(_Job("core", nxt), self._input_for(nxt)))
+            return new
+        env = outcome.error
+        assert env is not None
+        self.errors.append(env)
+        if job.kind == "core":
+            if self.error is None:
+                self.error = env
+            blocked.add(bid)
+            self._skip_downstream(bid, blocked)
+        for handler in plan.handlers[bid]:
+            self.log.info(
+                "on_error.handler_started",
+                block_id=handler,
+                attempt=None,
+                source_block_id=bid,
+                origin=str(env.origin),
+                domain=env.domain,
+                code=env.code,
+            )
+            new.add(self._start(_Job("handler", handler, bid, env), Json(env.to_dict())))
+        return new
+
+    def _log_handler_outcome(self, job: _Job, outcome: Outcome) -> None:
+        handled = job.envelope
+        assert handled is not None
+        if outcome.ok:
+            self.log.info(
+                "on_error.handler_succeeded",
+                block_id=job.block_id,
+                attempt=outcome.attempts,
+                source_block_id=job.source,
+                origin=str(handled.origin),
+                domain=handled.domain,
+                code=handled.code,
+            )
+        else:
+            failure = outcome.error
+            assert failure is not None
+            self.log.error(
+                "on_error.handler_failed",
+                block_id=job.block_id,
+                attempt=outcome.attempts,
+                source_block_id=job.source,
+                origin=str(failure.origin),
+                domain=failure.domain,
+                code=failure.code,
+                message=failure.message,
+                handled_code=handled.code,
+            )
+
+    def _skip_downstream(self, failed: str, blocked: set[str]) -> None:
+        stack = list(self.plan.succ[failed])
+        while stack:
+            nxt = stack.pop()
+            if nxt in blocked:
+                continue
+            blocked.add(nxt)
+            self.log.info(
+                "block.skipped",
+                block_id=nxt,
+                attempt=None,
+                reason="upstream_failed",
+                upstream_block_id=failed,
+            )
+            stack.extend(self.plan.succ[nxt])
+
+
+class _RunTimedOut(Exception):
+    pass

@@ -1,0 +1,273 @@
+"""The block executor: retry and timeout live here, once (contract §6, DESIGN §3).
+
+The runtime hands a block, its effective policy, a context and an input to
+:func:`execute_block` and gets back one terminal :class:`Outcome`. Everything between
+(attempts, per-attempt timeouts, classification of exceptions into error envelopes,
+deterministic backoff delays, the ``block.*`` events and the spans) happens here, so every
+family gets the same behaviour and families only classify their library's failures.
+
+Events emitted, in order, per execution::
+
+    block.started (attempt 1) -> block.failed (terminal=false) -> block.retry_scheduled
+    -> block.started (attempt 2) -> ... -> block.succeeded | block.failed (terminal=true)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+
+from .context import RunContext
+from .errors import (
+    RUNTIME_PANIC,
+    RUNTIME_TIMEOUT,
+    BlockError,
+    ErrorEnvelope,
+    Origin,
+    RetryDisposition,
+    RunPaused,
+    Severity,
+    is_runtime_code,
+)
+from .policy import Policy
+from .registry import BlockType
+from .services import IterationBudgetExceeded, utc_now_iso
+from .values import Empty, Value, as_value
+
+__all__ = ["Outcome", "envelope_from_exception", "execute_block"]
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """The terminal result of one block execution (all attempts included)."""
+
+    value: Value
+    error: ErrorEnvelope | None
+    attempts: int
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+class _AttemptTimedOut(Exception):
+    pass
+
+
+def envelope_from_exception(
+    exc: BaseException, block_type: BlockType, ctx: RunContext, policy: Policy
+) -> ErrorEnvelope:
+    """Classify what an attempt raised into the envelope of contract §7.6."""
+    base: dict[str, Any] = {
+        "workflow_id": ctx.workflow_id,
+        "run_id": ctx.run_id,
+        "block_id": ctx.block_id,
+        "attempt": ctx.attempt,
+        "ts": utc_now_iso(),
+    }
+    if isinstance(exc, BlockError):
+        details = dict(exc.details)
+        runtime = is_runtime_code(exc.code)
+        if not runtime and exc.code not in block_type.codes:
+            details["undeclared_code"] = True
+        if exc.retry_after_ms is not None:
+            details.setdefault("retry_after_ms", exc.retry_after_ms)
+        return ErrorEnvelope(
+            origin=Origin.RUNTIME if runtime else Origin.BLOCK,
+            domain=None if runtime else block_type.domain,
+            code=exc.code,
+            message=exc.message,
+            retry_disposition=exc.retry_disposition,
+            severity=exc.severity,
+            provider_status=exc.provider_status,
+            details=details,
+            cause=exc.cause,
+            **base,
+        )
+    if isinstance(exc, _AttemptTimedOut):
+        code = block_type.timeout_code or RUNTIME_TIMEOUT
+        own = block_type.timeout_code is not None
+        return ErrorEnvelope(
+            origin=Origin.BLOCK if own else Origin.RUNTIME,
+            domain=block_type.domain if own else None,
+            code=code,
+            message=f"attempt {ctx.attempt} exceeded the block timeout of {policy.timeout_ms} ms",
+            retry_disposition=RetryDisposition.BACKOFF,
+            severity=Severity.ERROR,
+            details={"timeout_ms": policy.timeout_ms, "block_type": block_type.type_id},
+            **base,
+        )
+    return ErrorEnvelope(
+        origin=Origin.RUNTIME,
+        domain=None,
+        code=RUNTIME_PANIC,
+        message=f"block {ctx.block_id!r} raised {type(exc).__name__}: {exc}",
+        retry_disposition=RetryDisposition.NEVER,
+        severity=Severity.CRITICAL,
+        details={
+            "exception_type": f"{type(exc).__module__}.{type(exc).__qualname__}",
+            "exception": str(exc),
+            "block_type": block_type.type_id,
+        },
+        **base,
+    )
+
+
+async def _attempt(
+    block_type: BlockType, config: Mapping[str, Any], policy: Policy, ctx: RunContext, value: Value
+) -> Value:
+    result = block_type.call(ctx, value, config)
+    if inspect.isawaitable(result):
+        if policy.timeout_ms is None:
+            result = await result
+        else:
+            try:
+                async with asyncio.timeout(policy.timeout_ms / 1000) as scope:
+                    result = await result
+            except TimeoutError:
+                if scope.expired():
+                    raise _AttemptTimedOut() from None
+                raise
+    return as_value(result)
+
+
+def _failure_fields(env: ErrorEnvelope) -> dict[str, Any]:
+    return {
+        "origin": str(env.origin),
+        "domain": env.domain,
+        "code": env.code,
+        "message": env.message,
+        "retry_disposition": str(env.retry_disposition),
+        "severity": str(env.severity),
+        "provider_status": env.provider_status,
+    }
+
+
+def _retry_delay_ms(env: ErrorEnvelope, policy: Policy, ctx: RunContext) -> int:
+    if env.retry_disposition is RetryDisposition.IMMEDIATE:
+        return 0
+    delay = policy.backoff.delay_ms(ctx.attempt, seed=f"{ctx.run_id}:{ctx.block_id}:{ctx.attempt}")
+    retry_after = env.details.get("retry_after_ms")
+    if isinstance(retry_after, int | float) and retry_after > delay:
+        delay = int(min(retry_after, policy.backoff.cap_ms))
+    return delay
+
+
+async def execute_block(
+    block_type: BlockType,
+    config: Mapping[str, Any],
+    policy: Policy,
+    ctx: RunContext,
+    value: Value,
+) -> Outcome:
+    """Run one block to a terminal outcome under its policy.
+
+    Retries happen only for ``backoff``/``immediate`` dispositions and at most
+    ``policy.retries`` times; each attempt is bounded by ``policy.timeout_ms``. The
+    function returns instead of raising for block failures; it lets through
+    ``asyncio.CancelledError`` (run timeout or cancellation) and
+    :class:`IterationBudgetExceeded`.
+    """
+    services = ctx.services
+    attrs = {
+        "workflow.id": ctx.workflow_id,
+        "run.id": ctx.run_id,
+        "block.id": ctx.block_id or "",
+        "block.type": block_type.type_id,
+        "block.domain": block_type.domain,
+    }
+    with services.tracing.span(f"block {ctx.block_id}", attrs) as span:
+        attempt = 0
+        while True:
+            attempt += 1
+            services.budget.spend()
+            actx = ctx.evolve(
+                attempt=attempt,
+                ts=utc_now_iso(services.clock.now()),
+                trace_id=span.trace_id,
+                span_id=span.span_id,
+            )
+            with structlog.contextvars.bound_contextvars(
+                block_id=actx.block_id,
+                attempt=attempt,
+                trace_id=actx.trace_id,
+                span_id=actx.span_id,
+            ):
+                actx.log.info(
+                    "block.started",
+                    block_type=block_type.type_id,
+                    max_attempts=policy.max_attempts,
+                    timeout_ms=policy.timeout_ms,
+                )
+                started = services.clock.monotonic()
+                try:
+                    result = await _attempt(block_type, config, policy, actx, value)
+                except (asyncio.CancelledError, IterationBudgetExceeded, RunPaused):
+                    span.set_attribute("block.attempts", attempt)
+                    raise
+                except Exception as exc:
+                    env = envelope_from_exception(exc, block_type, actx, policy)
+                else:
+                    actx.log.info(
+                        "block.succeeded",
+                        block_type=block_type.type_id,
+                        duration_ms=round((services.clock.monotonic() - started) * 1000, 3),
+                        output_kind=result.kind,
+                    )
+                    span.set_attribute("block.attempts", attempt)
+                    return Outcome(result, None, attempt)
+
+                duration = round((services.clock.monotonic() - started) * 1000, 3)
+                retry = env.retry_disposition.retryable and attempt <= policy.retries
+                span.add_event(
+                    "attempt.failed",
+                    {"attempt": attempt, "error.code": env.code, "terminal": not retry},
+                )
+                if env.details.get("undeclared_code"):
+                    actx.log.warning(
+                        "block.undeclared_code",
+                        block_type=block_type.type_id,
+                        code=env.code,
+                        domain=env.domain,
+                    )
+                fields = _failure_fields(env)
+                if not retry:
+                    actx.log.error(
+                        "block.failed",
+                        block_type=block_type.type_id,
+                        duration_ms=duration,
+                        terminal=True,
+                        envelope=env.to_dict(),
+                        **fields,
+                    )
+                    span.set_attribute("block.attempts", attempt)
+                    span.record_error(env)
+                    return Outcome(Empty(), env, attempt)
+                actx.log.error(
+                    "block.failed",
+                    block_type=block_type.type_id,
+                    duration_ms=duration,
+                    terminal=False,
+                    **fields,
+                )
+                delay_ms = _retry_delay_ms(env, policy, actx)
+                actx.log.warning(
+                    "block.retry_scheduled",
+                    block_type=block_type.type_id,
+                    delay_ms=delay_ms,
+                    next_attempt=attempt + 1,
+                    max_attempts=policy.max_attempts,
+                    backoff=policy.backoff.kind,
+                    **fields,
+                )
+                span.add_event(
+                    "retry_scheduled",
+                    {"attempt": attempt, "delay_ms": delay_ms, "error.code": env.code},
+                )
+            if delay_ms:
+                await services.clock.sleep(delay_ms / 1000)
