@@ -98,7 +98,7 @@ SIDE_EFFECT_FUNCTION_PREFIXES: tuple[str, ...] = (
 """Name prefixes of function families that change state; matched like the names above."""
 
 # SQLAlchemy's dialect names where sqlglot spells them differently.
-_DIALECT_ALIASES = {"postgresql": "postgres", "mssql": "tsql"}
+_DIALECT_ALIASES = {"postgresql": "postgres", "mssql": "tsql", "mariadb": "mysql"}
 # One EXPLAIN option before the explained statement: PostgreSQL's ``(ANALYZE, FORMAT JSON)``
 # (no nested parentheses) or ``ANALYZE``/``VERBOSE``, SQLite's ``QUERY PLAN``, MySQL's
 # ``FORMAT=JSON``.

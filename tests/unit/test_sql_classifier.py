@@ -120,6 +120,7 @@ def test_everything_else_is_a_write(sql: str, kind: str) -> None:
         ("WITH x AS (SELECT 1) DELETE FROM t", "postgres", True),
         ("EXPLAIN FORMAT=JSON SELECT 1", "mysql", False),
         ("EXPLAIN ANALYZE DELETE FROM t", "mysql", True),
+        ("SELECT `name` FROM customers", "mariadb", False),  # SQLAlchemy's backend name
         ("EXPLAIN /* why */ ANALYZE DELETE FROM t", None, True),  # options stay in front
         # Lexing follows the database: a backslash escapes a quote only where it does.
         ("SELECT 'a\\'; DELETE FROM t; --'", None, True),
