@@ -16,6 +16,7 @@ from typing import Any, Generic, TypeVar
 from orchestrator_blocks.kernel.workflow import DEFAULT_ITERATION_BUDGET
 from orchestrator_blocks.kernel.workflow import Workflow as KernelWorkflow
 from orchestrator_blocks.sdk.rules import Rule
+from orchestrator_blocks.sdk.sql import classify_statement
 
 __all__ = [
     "VERIFY_NAMES",
@@ -47,6 +48,9 @@ class VerifySpec:
 
     def __post_init__(self) -> None:
         Rule(self.expect, names=VERIFY_NAMES, label=f"verify {self.name}")
+        verdict = classify_statement(self.sql_check)
+        if verdict.writes:
+            raise ValueError(f"verify {self.name}: a check only reads; {verdict.reason}")
         if self.window_s < 0:
             raise ValueError(f"verify {self.name}: window must be >= 0 seconds")
         if self.timeout_ms <= 0:

@@ -21,6 +21,7 @@ from orchestrator_blocks.sdk import Backoff, OrchestratorError
 from orchestrator_blocks.sdk.inputs import InputSpec
 from orchestrator_blocks.sdk.policy import timeout_to_ms
 from orchestrator_blocks.sdk.rules import Rule, RuleError
+from orchestrator_blocks.sdk.sql import classify_statement
 
 from ..card import TriggerSpec, Workflow
 from .model import Contract, RetryModel, StepModel, parse_duration
@@ -230,7 +231,8 @@ def compile_contract(contract: Contract) -> Workflow:
         except OrchestratorError as exc:
             raise ContractError(f"{where}: {exc}") from None
         if block.block_type.is_write(block.config):
-            raise ContractError(f"{where}: context queries read; writes belong in steps")
+            reason = classify_statement(q.sql).reason
+            raise ContractError(f"{where}: context queries read; writes belong in steps ({reason})")
         block.named(f"context_{name}")
         w.link(inputs, block)
         query_blocks.append(block)

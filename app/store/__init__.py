@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import Connection, text
 
 from orchestrator_blocks.sdk import Settings, SqlError
+from orchestrator_blocks.sdk.sql import statement_writes
 
 from ..config import app_config
 from .engine import StoreEngine, classify, normalize_url, redact_url
@@ -39,8 +40,6 @@ __all__ = [
     "open_store",
     "store_url",
 ]
-
-_WRITE_KEYWORDS = ("insert", "update", "delete", "create", "drop", "alter", "replace", "upsert")
 
 
 class Store:
@@ -104,10 +103,8 @@ class _SqlDatabase:
         self.name = name
         self._engine = engine
 
-    @staticmethod
-    def _writes(sql: str) -> bool:
-        head = sql.lstrip().split(None, 1)[0].lower() if sql.strip() else ""
-        return head in _WRITE_KEYWORDS or " returning " in sql.lower()
+    def _writes(self, sql: str) -> bool:
+        return statement_writes(sql, dialect=self._engine.dialect)
 
     async def query(
         self,

@@ -10,6 +10,12 @@ from typing import Any
 
 from orchestrator_blocks import sdk
 from orchestrator_blocks.sdk.cohort import CohortFilterError, compile_filter
+from orchestrator_blocks.sdk.sql import (
+    classify_statement,
+    has_comment,
+    single_statement,
+    statement_writes,
+)
 
 DOMAIN = "sql"
 SYNTAX = "sql.syntax"
@@ -29,7 +35,6 @@ _KIND_TO_CODE = {
     "timeout": (LOCKED, sdk.RetryDisposition.BACKOFF),
     "other": (FAILED, sdk.RetryDisposition.NEVER),
 }
-_WRITES = ("insert", "update", "delete", "replace", "create", "drop", "alter", "upsert", "merge")
 _PARAM_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
@@ -37,21 +42,17 @@ def _strip_literals(sql: str) -> str:
     return re.sub(r"'(?:[^']|'')*'", "''", sql)
 
 
-def statement_writes(sql: str) -> bool:
-    head = sql.lstrip().split(None, 1)[0].lower() if sql.strip() else ""
-    return head in _WRITES
-
-
 def _validate(config: dict[str, Any]) -> None:
     sql = config["sql"]
     if not isinstance(sql, str) or not sql.strip():
         raise ValueError("sql must be a non-empty statement")
-    bare = _strip_literals(sql)
-    if ";" in bare.rstrip().rstrip(";"):
+    # The tokenizer knows literals, quoted names and comments: a ';' or '--' inside a
+    # string is data, not a second statement or a comment.
+    if not single_statement(sql):
         raise ValueError("one statement per block: remove the ';' between statements")
-    if "--" in bare or "/*" in bare:
+    if has_comment(sql):
         raise ValueError("SQL comments are not allowed in block statements")
-    has_filter = FILTER_PLACEHOLDER in bare
+    has_filter = FILTER_PLACEHOLDER in _strip_literals(sql)
     if has_filter != bool(config["filter_input"]):
         raise ValueError(f"{FILTER_PLACEHOLDER} in the statement and filter_input go together")
     if has_filter and not config["filter_columns"]:
@@ -148,7 +149,14 @@ async def d1_query(
     except LookupError as exc:
         raise sdk.BlockError(INVALID_REQUEST, str(exc)) from None
     out = [{k: _jsonable(v) for k, v in row.items()} for row in rows]
-    ctx.log.info("sql.query", database=database, rows=len(out), writes=statement_writes(sql))
+    verdict = classify_statement(sql)
+    ctx.log.info(
+        "sql.query",
+        database=database,
+        rows=len(out),
+        writes=verdict.writes,
+        statement_kind=verdict.kind,
+    )
     if one:
         return sdk.Json(out[0] if out else None)
     return sdk.Json(out)
