@@ -12,8 +12,10 @@ decides):
   nowhere else (never logged, masked if a provider echoes it).
 * ``ORCHESTRATOR_BLOCKS_AI_MODEL``: the model when the block has no ``model=``.
 
-Requests go through the run's shared ``httpx.AsyncClient`` with httpx's own timeout off:
-the executor bounds each attempt by the block's timeout (``ai.timeout``).
+Requests go through the family's ``httpx.AsyncClient`` of the run (``sdk.http.client``),
+which has no httpx timeout of its own: the executor bounds each attempt by the block's
+timeout (``ai.timeout``). The key travels per request, never on the client, and never on a
+client another family shares.
 """
 
 from __future__ import annotations
@@ -22,19 +24,24 @@ import json
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-import httpx
-
 from orchestrator_blocks import sdk
+from orchestrator_blocks.sdk import http as sdk_http
+from orchestrator_blocks.sdk.redaction import Redactor, redact_url
 
-from .classify import Scrubber, httpx_errors, redact_url, retry_after_ms, status_error
-from .codes import CODES, DOMAIN, INVALID_REQUEST, INVALID_RESPONSE, NOT_CONFIGURED, TIMEOUT
+from .classify import PHRASES, provider_message
+from .codes import (
+    BOUNDARY_CODES,
+    CODES,
+    DOMAIN,
+    INVALID_REQUEST,
+    INVALID_RESPONSE,
+    NOT_CONFIGURED,
+    TIMEOUT,
+)
 
-CLIENT_KEY = "httpx.AsyncClient"
 COMPLETIONS_PATH = "/chat/completions"
 INPUT_PLACEHOLDER = "{input}"
 DEFAULT_BACKOFF = sdk.Backoff.exponential(2_000, 2.0, jitter=0.2, cap_ms=30_000)
-_NO_TIMEOUT = httpx.Timeout(None)
-_SNIPPET_CHARS = 500
 
 
 def _bad_config(message: str) -> sdk.InvalidBlockConfig:
@@ -135,12 +142,12 @@ def messages_for(prompt: str, system: str | None, value: sdk.Value) -> list[dict
     return messages
 
 
-def _snippet(body: bytes, scrub: Scrubber) -> str:
-    return scrub(body[:_SNIPPET_CHARS].decode("utf-8", errors="replace"))
+def _snippet(body: bytes, redactor: Redactor) -> str:
+    return redactor.snippet(body.decode("utf-8", errors="replace"))
 
 
 def _completion(
-    status: int, body: bytes, details: dict[str, Any], scrub: Scrubber
+    status: int, body: bytes, details: dict[str, Any], redactor: Redactor
 ) -> tuple[str, dict[str, Any]]:
     """``choices[0].message.content`` and the response's model/usage/finish_reason."""
     try:
@@ -150,7 +157,7 @@ def _completion(
             INVALID_RESPONSE,
             f"the AI provider answered a body that is not JSON ({exc})",
             provider_status=status,
-            details={**details, "snippet": _snippet(body, scrub)},
+            details={**details, "snippet": _snippet(body, redactor)},
         ) from None
     try:
         choice = data["choices"][0]
@@ -162,7 +169,7 @@ def _completion(
             INVALID_RESPONSE,
             "the AI provider's answer has no choices[0].message.content text",
             provider_status=status,
-            details={**details, "snippet": _snippet(body, scrub)},
+            details={**details, "snippet": _snippet(body, redactor)},
         )
     meta: dict[str, Any] = {"model": data.get("model") or details["model"]}
     if isinstance(choice.get("finish_reason"), str):
@@ -220,23 +227,30 @@ async def ai_generate(
         payload["temperature"] = temperature
     if max_tokens is not None:
         payload["max_tokens"] = max_tokens
-    scrub = Scrubber(endpoint, [key])
-    details: dict[str, Any] = {"model": chosen, "url": redact_url(endpoint)}
-    client = ctx.services.resource(CLIENT_KEY, httpx.AsyncClient, lambda c: c.aclose())
+    redactor = Redactor.for_request(endpoint, headers, secrets=[key])
+    shown = redactor.url(endpoint)
+    details: dict[str, Any] = {"model": chosen, "url": shown}
+    client = sdk_http.client(ctx, DOMAIN)
     started = ctx.clock.monotonic()
-    with httpx_errors(scrub, details):
-        reply = await client.post(endpoint, json=payload, headers=headers, timeout=_NO_TIMEOUT)
+    with sdk_http.httpx_errors(
+        BOUNDARY_CODES, f"the AI provider at {shown}", redactor, details, phrases=PHRASES
+    ):
+        reply = await client.post(endpoint, json=payload, headers=headers)
     duration_ms = round((ctx.clock.monotonic() - started) * 1000, 3)
-    failure = status_error(
-        reply.status_code,
-        body=reply.content,
-        retry_after=retry_after_ms(reply.headers.get("retry-after"), ctx.clock.now()),
-        details=details,
-        scrub=scrub,
+    status = reply.status_code
+    failed = sdk_http.classify_status(status, BOUNDARY_CODES) is not None
+    said = redactor.snippet(provider_message(reply.content)).strip() if failed else ""
+    failure = sdk_http.status_error(
+        status,
+        BOUNDARY_CODES,
+        subject="the AI provider",
+        said=said,
+        retry_after=sdk_http.retry_after_ms(reply.headers.get("retry-after"), ctx.clock.now()),
+        details={**details, "provider_message": said},
     )
     if failure is not None:
-        ctx.log.info("ai.response", model=chosen, status=reply.status_code, duration_ms=duration_ms)
+        ctx.log.info("ai.response", model=chosen, status=status, duration_ms=duration_ms)
         raise failure
-    content, meta = _completion(reply.status_code, reply.content, details, scrub)
-    ctx.log.info("ai.response", status=reply.status_code, duration_ms=duration_ms, **meta)
+    content, meta = _completion(status, reply.content, details, redactor)
+    ctx.log.info("ai.response", status=status, duration_ms=duration_ms, **meta)
     return sdk.Text(content)

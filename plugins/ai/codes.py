@@ -19,9 +19,15 @@ code                     when                                                   
 ``ai.not_configured``    no ``ORCHESTRATOR_BLOCKS_AI_URL``, no model, or a URL    never
                          or key that cannot be used
 =======================  ======================================================  =======
+
+httpx exceptions and provider statuses become these codes in the SDK's HTTP boundary
+(``sdk.http``), through :data:`BOUNDARY_CODES`: a 403 is ``ai.auth`` like a 401 (a key
+without access to the model), and a status below 400 that is not 2xx is an invalid response.
 """
 
 from __future__ import annotations
+
+from orchestrator_blocks.sdk.http import HttpCodes
 
 DOMAIN = "ai"
 
@@ -36,3 +42,14 @@ NOT_CONFIGURED = "ai.not_configured"
 
 BASELINE_CODES = (AUTH, RATE_LIMITED, TIMEOUT, PROVIDER_5XX, INVALID_RESPONSE)
 CODES = (*BASELINE_CODES, INVALID_REQUEST, UNREACHABLE, NOT_CONFIGURED)
+
+BOUNDARY_CODES = HttpCodes(
+    timeout=TIMEOUT,
+    connection=UNREACHABLE,
+    invalid_request=INVALID_REQUEST,
+    invalid_response=INVALID_RESPONSE,
+    auth=AUTH,
+    rate_limited=RATE_LIMITED,
+    server_error=PROVIDER_5XX,
+    unexpected=INVALID_RESPONSE,
+)

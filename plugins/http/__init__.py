@@ -1,9 +1,10 @@
-"""The http family: ``http_request``, HTTP calls on one shared ``httpx.AsyncClient`` per run.
+"""The http family: ``http_request``, HTTP calls on the family's ``httpx.AsyncClient`` per run.
 
 Codes (contract §7.5's baseline plus ``http.connection`` and ``http.invalid_response``) are
-in :mod:`.codes`; httpx exceptions and HTTP statuses become codes once, in :mod:`.classify`;
-what may be logged about a request is decided in :mod:`.redaction`. Defaults follow
-contract §6.3: timeout 30 s, 2 retries, ``exp(1s, x2, jitter 20%, cap 30s)``.
+in :mod:`.codes`; httpx exceptions and HTTP statuses become those codes in the SDK's HTTP
+boundary (``sdk.http``), and what may be logged about a request is decided by the SDK's
+redactor (``sdk.redaction``), the same for every family. Defaults follow contract §6.3:
+timeout 30 s, 2 retries, ``exp(1s, x2, jitter 20%, cap 30s)``.
 """
 
 from __future__ import annotations

@@ -18,14 +18,19 @@ code                       when                                                 
                            that cannot be decoded; too many redirects
 =========================  ===================================================  ========
 
-``provider_status`` is the HTTP status whenever the server answered.
+``provider_status`` is the HTTP status whenever the server answered. httpx exceptions and
+statuses become these codes in the SDK's HTTP boundary (``sdk.http``), through
+:data:`BOUNDARY_CODES`.
 """
 
 from __future__ import annotations
 
+from orchestrator_blocks.sdk.http import HttpCodes
+
 __all__ = [
     "AUTH",
     "BASELINE_CODES",
+    "BOUNDARY_CODES",
     "CODES",
     "CONNECTION",
     "DOMAIN",
@@ -50,3 +55,14 @@ INVALID_RESPONSE = "http.invalid_response"
 
 BASELINE_CODES = (TIMEOUT, RATE_LIMITED, SERVER_ERROR, AUTH, FORBIDDEN, INVALID_REQUEST)
 CODES = (*BASELINE_CODES, CONNECTION, INVALID_RESPONSE)
+
+BOUNDARY_CODES = HttpCodes(
+    timeout=TIMEOUT,
+    connection=CONNECTION,
+    invalid_request=INVALID_REQUEST,
+    invalid_response=INVALID_RESPONSE,
+    auth=AUTH,
+    forbidden=FORBIDDEN,
+    rate_limited=RATE_LIMITED,
+    server_error=SERVER_ERROR,
+)

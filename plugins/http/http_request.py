@@ -1,4 +1,4 @@
-"""``http_request``: one HTTP call per attempt, on the run's shared ``httpx.AsyncClient``.
+"""``http_request``: one HTTP call per attempt, on the family's ``httpx.AsyncClient`` of the run.
 
 Where the URL and the body come from (contract §10: a configured URL or ``Text(url)``):
 
@@ -8,8 +8,10 @@ Where the URL and the body come from (contract §10: a configured URL or ``Text(
   ``"url"`` key (and optionally a ``"body"`` key, sent by POST/PUT/PATCH when ``body`` is not
   configured).
 
-The executor bounds each attempt with the block's timeout (``http.timeout`` when it fires),
-so the request carries no httpx timeout of its own that could fire earlier than the policy.
+The executor bounds each attempt with the block's timeout (``http.timeout`` when it fires);
+the client (``sdk.http.client``) has no httpx timeout of its own that could fire earlier.
+Headers are passed per request, never set on the client, because the blocks of a run share
+it: one block's ``Authorization`` must not ride along with the next block's call.
 """
 
 from __future__ import annotations
@@ -22,27 +24,20 @@ from typing import Any
 import httpx
 
 from orchestrator_blocks import sdk
+from orchestrator_blocks.sdk import http as sdk_http
+from orchestrator_blocks.sdk.redaction import Redactor
 
-from .classify import httpx_errors, retry_after_ms, status_error
-from .codes import CODES, DOMAIN, INVALID_REQUEST, INVALID_RESPONSE, TIMEOUT
-from .redaction import Redactor
+from .codes import BOUNDARY_CODES, CODES, DOMAIN, INVALID_REQUEST, INVALID_RESPONSE, TIMEOUT
 
-__all__ = ["CLIENT_KEY", "PARSE_MODES", "http_request", "shared_client", "writes"]
+__all__ = ["PARSE_MODES", "http_request", "writes"]
 
 METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 READ_ONLY_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 PARSE_MODES = ("text", "json", "bytes")
-CLIENT_KEY = "httpx.AsyncClient"
 
 _HEADER_NAME = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
-_NO_TIMEOUT = httpx.Timeout(None)
 _NO_CONTENT = frozenset({204, 205, 304})
-
-
-def shared_client(ctx: sdk.RunContext) -> httpx.AsyncClient:
-    """The run's one ``httpx.AsyncClient`` (created on first use, closed when the run ends)."""
-    return ctx.services.resource(CLIENT_KEY, httpx.AsyncClient, lambda c: c.aclose())
 
 
 def url_problem(url: str) -> str | None:
@@ -229,13 +224,11 @@ async def http_request(
     request_headers = dict(headers or {})
     if content_type and not any(k.lower() == "content-type" for k in request_headers):
         request_headers["Content-Type"] = content_type
-    client = shared_client(ctx)
+    client = sdk_http.client(ctx, DOMAIN)
     started = ctx.clock.monotonic()
-    with httpx_errors(where, redactor, details):
+    with sdk_http.httpx_errors(BOUNDARY_CODES, where, redactor, details):
         try:
-            request = client.build_request(
-                method, target, headers=request_headers, content=content, timeout=_NO_TIMEOUT
-            )
+            request = client.build_request(method, target, headers=request_headers, content=content)
         except (UnicodeError, ValueError, TypeError) as exc:
             reason = redactor.text(str(exc))
             raise sdk.BlockError(
@@ -253,11 +246,12 @@ async def http_request(
         duration_ms=round((ctx.clock.monotonic() - started) * 1000, 3),
         bytes=len(reply.content),
     )
-    failure = status_error(
+    failure = sdk_http.status_error(
         status,
-        retry_after=retry_after_ms(reply.headers.get("retry-after"), ctx.clock.now()),
+        BOUNDARY_CODES,
+        subject=f"{where}: the server",
+        retry_after=sdk_http.retry_after_ms(reply.headers.get("retry-after"), ctx.clock.now()),
         details={**details, "snippet": redactor.snippet(_response_text(reply))},
-        where=where,
     )
     if failure is not None:
         raise failure

@@ -1,6 +1,10 @@
 """chat_webhook: post a message to a chat tool's incoming webhook.
 
-A complete, small block family written against ``orchestrator_blocks.sdk`` only.
+A complete, small block family written against ``orchestrator_blocks.sdk`` only. HTTP goes
+through the SDK's boundary (``sdk.http``): the family's own client of the run (no httpx
+timeout: the block's 10 s policy bounds each attempt), httpx failures and statuses mapped
+onto the family's codes by :data:`BOUNDARY_CODES`, ``Retry-After`` honoured. A webhook URL
+is itself the credential, so it is never logged and is masked if the server echoes it.
 """
 
 from __future__ import annotations
@@ -8,10 +12,11 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from typing import Any
-
-import httpx
+from urllib.parse import urlsplit
 
 from orchestrator_blocks import sdk
+from orchestrator_blocks.sdk import http as sdk_http
+from orchestrator_blocks.sdk.redaction import Redactor
 
 DOMAIN = "custom:chat_webhook"
 TIMEOUT = "chat_webhook.timeout"
@@ -21,6 +26,18 @@ SERVER_ERROR = "chat_webhook.server_error"
 REJECTED = "chat_webhook.rejected"
 INVALID_CONFIG = "chat_webhook.invalid_config"
 CODES = (TIMEOUT, UNREACHABLE, RATE_LIMITED, SERVER_ERROR, REJECTED, INVALID_CONFIG)
+BOUNDARY_CODES = sdk_http.HttpCodes(
+    timeout=TIMEOUT,
+    connection=UNREACHABLE,
+    invalid_request=INVALID_CONFIG,  # a URL that cannot be requested is a configuration error
+    invalid_response=REJECTED,
+    auth=REJECTED,
+    rate_limited=RATE_LIMITED,
+    server_error=SERVER_ERROR,
+    forbidden=REJECTED,
+    rejected=REJECTED,
+)
+_SAID_CHARS = 200
 
 URL_ENV = "ORCHESTRATOR_BLOCKS_CHAT_WEBHOOK_URL"
 _FLAVOR_KEY = {
@@ -44,9 +61,13 @@ def _message(value: sdk.Value) -> str:
     return value.text()
 
 
-def _retry_after_ms(response: httpx.Response) -> int | None:
-    raw = response.headers.get("retry-after", "")
-    return int(float(raw) * 1000) if raw.replace(".", "", 1).isdigit() else None
+def _redactor(target: str) -> Redactor:
+    """The webhook URL is the credential: mask it whole, and its path (the token part)."""
+    try:
+        path = urlsplit(target).path
+    except ValueError:
+        path = ""
+    return Redactor.for_request(target, secrets=[target, path if len(path) > 1 else None])
 
 
 @sdk.block_type(
@@ -76,39 +97,21 @@ async def chat_webhook(
     payload: dict[str, Any] = {_FLAVOR_KEY[flavor]: _message(value)}
     if username:
         payload["username"] = username
-    client = ctx.services.resource("httpx.AsyncClient", httpx.AsyncClient, lambda c: c.aclose())
-    try:
+    redactor = _redactor(target)
+    client = sdk_http.client(ctx, "chat_webhook")
+    with sdk_http.httpx_errors(BOUNDARY_CODES, "webhook", redactor, {"flavor": flavor}):
         response = await client.post(target, json=payload)
-    except httpx.TimeoutException as exc:
-        raise sdk.BlockError(
-            TIMEOUT, f"webhook timed out: {type(exc).__name__}", retry_disposition="backoff"
-        ) from None
-    except httpx.TransportError as exc:
-        raise sdk.BlockError(
-            UNREACHABLE, f"webhook unreachable: {type(exc).__name__}", retry_disposition="backoff"
-        ) from None
     status = response.status_code
-    if status == 429:
-        raise sdk.BlockError(
-            RATE_LIMITED,
-            "webhook rate limited the message",
-            retry_disposition="backoff",
-            provider_status=status,
-            retry_after_ms=_retry_after_ms(response),
-        )
-    if status >= 500:
-        raise sdk.BlockError(
-            SERVER_ERROR,
-            f"webhook answered {status}",
-            retry_disposition="backoff",
-            provider_status=status,
-        )
-    if status >= 400:
-        raise sdk.BlockError(
-            REJECTED,
-            f"webhook refused the message with {status}: {response.text[:200]}",
-            provider_status=status,
-        )
+    failure = sdk_http.status_error(
+        status,
+        BOUNDARY_CODES,
+        subject="webhook",
+        said=redactor.text(response.text).strip()[:_SAID_CHARS],
+        retry_after=sdk_http.retry_after_ms(response.headers.get("retry-after"), ctx.clock.now()),
+        details={"flavor": flavor},
+    )
+    if failure is not None:
+        raise failure
     ctx.log.info("chat_webhook.posted", flavor=flavor, status=status)
     return sdk.Json({"posted": True, "status": status})
 

@@ -13,7 +13,7 @@ import pytest
 from support.openai_server import Fault, echo_of
 
 import orchestrator_blocks as ob
-from orchestrator_blocks.plugins.ai.classify import retry_after_ms
+from orchestrator_blocks.sdk.http import retry_after_ms
 
 # (fault scripted for every attempt, code, disposition, provider_status, attempts with retries=2)
 FAILURES = [

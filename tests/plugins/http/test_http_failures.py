@@ -10,7 +10,7 @@ import pytest
 from support.http_server import Reply
 
 import orchestrator_blocks as ob
-from orchestrator_blocks.plugins.http.classify import retry_after_ms
+from orchestrator_blocks.sdk.http import retry_after_ms
 
 BASE_MS = 5  # the backoff base of the ``run_one`` fixture's test policy
 

@@ -11,7 +11,7 @@ import pytest
 from support.http_server import Reply
 
 import orchestrator_blocks as ob
-from orchestrator_blocks.plugins.http.redaction import REDACTED, Redactor, redact_url
+from orchestrator_blocks.sdk.redaction import REDACTED, Redactor, redact_url
 
 TOKEN = "tok-9f8e7d6c5b4a3921"
 API_KEY = "key-0a1b2c3d4e5f6789"

@@ -1,0 +1,249 @@
+"""What of a URL, a text or a record may be shown: the one redactor every family uses.
+
+Two complementary ways to keep a secret out of logs, events and error envelopes:
+
+* **By shape** (no knowledge of the secret needed): :func:`redact_url` shows a URL without
+  its userinfo (``user:password@``), its fragment or the values of secret-looking query
+  parameters; :func:`redact_text` masks the same parts of every URL inside a text;
+  :func:`redact_value` / :func:`redact_mapping` mask values under secret-looking keys
+  (:func:`is_secret_key`) and URL credentials inside strings.
+* **By value**: a :class:`Redactor` knows the secrets one request carries (its URL's
+  credentials, its sensitive headers, an API key) and masks them wherever they occur in a
+  text, for the day a server echoes them back in an error body.
+
+Every mask is :data:`REDACTED`, the same ten stars ``pydantic.SecretStr`` prints, so a reader
+recognises a masked value whatever masked it. Names are matched as words (``api_key``,
+``X-API-Key``, ``accessToken``), not as substrings: ``total_tokens`` or ``keyword`` are not
+secrets; only ``password`` counts inside a word too (``sslpassword``). Query strings also
+treat a few short names as secret (``key``, ``sig``, ``code``, ``auth``, ``sid``): there
+they are API keys, signatures and OAuth codes, while in a record ``code`` is an error code
+and ``key`` an idempotency key.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qsl, unquote, unquote_plus, urlsplit, urlunsplit
+
+__all__ = [
+    "REDACTED",
+    "SNIPPET_CHARS",
+    "Redactor",
+    "is_secret_key",
+    "is_secret_param",
+    "is_sensitive_header",
+    "redact_mapping",
+    "redact_text",
+    "redact_url",
+    "redact_value",
+]
+
+REDACTED = "**********"
+SNIPPET_CHARS = 500
+
+_MIN_SECRET = 4  # shorter URL/header secrets are masked in URLs, not wherever they occur
+_MIN_FRAGMENT = 8  # shorter pieces of a secret header ("Bearer", "Basic") are not masked
+
+_SEP = r"[-_.\s]"
+_SENSITIVE_WORDS = (
+    r"(?:access|refresh|id|auth|session|csrf|xsrf)?[-_.]?token|"
+    r"(?:api|private|secret|access|signing|encryption)[-_.]?key|apikey|"
+    r"(?:client[-_.]?)?secrets?|pass(?:word|wd|phrase)?|pwd|signature|authorization|"
+    r"credentials?|cookie|session(?:[-_.]?id)?|jwt|bearer"
+)
+_COMPOUNDED = r"passw(?:or)?d|passphrase"  # secret even inside a word: sslpassword, dbpasswd
+_SECRET_KEY = re.compile(
+    rf"(?:^|{_SEP})(?:{_SENSITIVE_WORDS})(?:$|{_SEP})|{_COMPOUNDED}", re.IGNORECASE
+)
+_SECRET_PARAM = re.compile(
+    rf"(?:^|{_SEP})(?:{_SENSITIVE_WORDS}|key|sig|auth|code|sid)(?:$|{_SEP})|{_COMPOUNDED}",
+    re.IGNORECASE,
+)
+_CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
+_SENSITIVE_HEADER = re.compile(
+    r"authorization|cookie|api[-_]?key|token|secret|passw(or)?d|session|signature|credential",
+    re.IGNORECASE,
+)
+_USERINFO = re.compile(r"(?P<scheme>\b[a-zA-Z][a-zA-Z0-9+.\-]*://)[^/?#@\s]*@")
+_QUERY_PAIR = re.compile(r"(?P<lead>[?&])(?P<name>[^=&#?\s]+)=(?P<value>[^&#\s\"'<>]*)")
+
+
+def _words(name: str) -> str:
+    """``accessToken`` -> ``access_Token``: camelCase boundaries become separators."""
+    return _CAMEL.sub("_", name)
+
+
+def is_secret_key(name: str) -> bool:
+    """True for a field name whose value is a secret (``password``, ``api_key``,
+    ``X-API-Key``, ``accessToken``, ``client_secret``, ``session_id``, ``cookie``...)."""
+    return bool(_SECRET_KEY.search(_words(name)))
+
+
+def is_secret_param(name: str) -> bool:
+    """True for a query parameter whose value is a secret: every :func:`is_secret_key`
+    name, plus ``key``, ``sig``, ``auth``, ``code`` and ``sid`` (``X-Amz-Signature``,
+    ``?key=`` API keys, OAuth ``?code=``). ``name`` may still be percent-encoded."""
+    return bool(_SECRET_PARAM.search(_words(unquote_plus(name))))
+
+
+def is_sensitive_header(name: str) -> bool:
+    """True for a header whose value is a credential (``Authorization``, ``Cookie``,
+    ``X-API-Key``, ``X-Auth-Token``...)."""
+    return bool(_SENSITIVE_HEADER.search(name)) or is_secret_key(name)
+
+
+def _redact_pair(pair: str) -> str:
+    name, sep, value = pair.partition("=")
+    if sep and value and is_secret_param(name):
+        return f"{name}={REDACTED}"
+    return pair
+
+
+def redact_url(url: str) -> str:
+    """``url`` safe to show: userinfo masked, no fragment, secret query values masked.
+
+    Non-secret query parameters stay (``?page=2``, ``?api-version=...``): they are what a
+    reader needs to tell two calls apart. A URL that cannot be parsed is not shown at all.
+    """
+    url = url.strip()
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "<unparseable url>"
+    userinfo, at, host = parts.netloc.rpartition("@")
+    netloc = f"{REDACTED}@{host}" if at and userinfo else host
+    query = "&".join(_redact_pair(p) for p in parts.query.split("&")) if parts.query else ""
+    shown = urlunsplit((parts.scheme, netloc, parts.path, query, ""))
+    start = len(parts.scheme) + 1
+    if parts.scheme and not netloc and url[start:].startswith("//"):
+        # ``sqlite:///path``: urlunsplit drops an empty authority for schemes it does not know
+        shown = f"{parts.scheme}://" + shown[start:].removeprefix("//")
+    return shown
+
+
+def _mask_pair(match: re.Match[str]) -> str:
+    if match.group("value") and is_secret_param(match.group("name")):
+        return f"{match.group('lead')}{match.group('name')}={REDACTED}"
+    return match.group(0)
+
+
+def redact_text(text: str) -> str:
+    """``text`` with the userinfo of every URL in it and every secret-looking query value
+    masked; everything else is left exactly as it was."""
+    if "@" in text:
+        text = _USERINFO.sub(lambda m: m.group("scheme") + REDACTED + "@", text)
+    if "=" in text:
+        text = _QUERY_PAIR.sub(_mask_pair, text)
+    return text
+
+
+def redact_value(value: Any, key: str = "") -> Any:
+    """``value`` safe to log when it was found under ``key``.
+
+    Under a secret-looking key every value but ``None`` and ``""`` is masked (whole, even a
+    dict); a secret object (anything with ``get_secret_value``, like ``SecretStr``) is
+    masked wherever it is; mappings, lists and tuples are walked; a string holding a URL has
+    its credentials masked. Anything else is returned as is (never copied needlessly).
+    """
+    if hasattr(value, "get_secret_value"):
+        return REDACTED
+    if key and value is not None and value != "" and is_secret_key(key):
+        return REDACTED
+    if isinstance(value, Mapping):
+        return {k: redact_value(v, str(k)) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        items = [redact_value(v) for v in value]
+        return items if isinstance(value, list) else tuple(items)
+    if isinstance(value, str) and "://" in value:
+        return redact_text(value)
+    return value
+
+
+def redact_mapping(data: Mapping[str, Any]) -> dict[str, Any]:
+    """A copy of ``data`` with :func:`redact_value` applied to every entry, recursively."""
+    return {k: redact_value(v, str(k)) for k, v in data.items()}
+
+
+def _url_secrets(url: str) -> list[tuple[str, int]]:
+    try:
+        parts = urlsplit(url.strip())
+    except ValueError:
+        return [(url, 0)]
+    found: list[tuple[str, int]] = []
+    userinfo, at, _ = parts.netloc.rpartition("@")
+    if at and userinfo:
+        user, _, password = userinfo.partition(":")
+        basic = f"{unquote(user)}:{unquote(password)}".encode()
+        for secret in (userinfo, password, base64.b64encode(basic).decode("ascii")):
+            found += [(secret, _MIN_SECRET), (unquote(secret), _MIN_SECRET)]
+    for name, value in parse_qsl(parts.query):
+        if is_secret_param(name):
+            found.append((value, _MIN_SECRET))
+    return found
+
+
+def _header_secrets(headers: Mapping[str, str]) -> list[tuple[str, int]]:
+    found: list[tuple[str, int]] = []
+    for name, value in headers.items():
+        if not is_sensitive_header(name) or not value:
+            continue
+        found.append((value, _MIN_SECRET))
+        for piece in re.split(r"[\s,;]+", value):
+            _key, eq, cookie_value = piece.partition("=")
+            found.append((cookie_value if eq and cookie_value.strip("=") else piece, _MIN_FRAGMENT))
+    return found
+
+
+@dataclass(frozen=True, slots=True)
+class Redactor:
+    """The secrets of one request, and how to mask them in any text a block logs.
+
+    Masking by value catches what masking by shape cannot: a server that quotes the API key
+    back in its error body, a library message holding the basic-auth header. Secrets are
+    kept longest first, so a secret that contains another is masked whole.
+    """
+
+    secrets: tuple[str, ...] = ()
+
+    @classmethod
+    def for_request(
+        cls,
+        url: str | None = None,
+        headers: Mapping[str, str] | None = None,
+        *,
+        secrets: Iterable[str | None] = (),
+    ) -> Redactor:
+        """The secrets a request carries: ``url``'s userinfo (raw, percent-decoded and as
+        the base64 of a basic-auth header) and secret query values, the values of
+        sensitive ``headers`` (whole, and their long pieces such as a bearer token or a
+        cookie's value), and any ``secrets`` given explicitly (an API key, kept whatever its
+        length; ``None`` and ``""`` are ignored)."""
+        found = _url_secrets(url) if url else []
+        found += _header_secrets(headers or {})
+        keep = {secret for secret, floor in found if len(secret) >= floor}
+        keep |= {secret for secret in secrets if secret}
+        keep.discard("")
+        return cls(tuple(sorted(keep, key=len, reverse=True)))
+
+    def text(self, text: str) -> str:
+        """``text`` with every URL credential (:func:`redact_text`) and every known secret
+        replaced by :data:`REDACTED`."""
+        text = redact_text(text)
+        for secret in self.secrets:
+            text = text.replace(secret, REDACTED)
+        return text
+
+    def url(self, url: str) -> str:
+        """The form of ``url`` that may be logged (:func:`redact_url`, then the known
+        secrets masked, e.g. a token that is part of the path)."""
+        return self.text(redact_url(url))
+
+    def snippet(self, body: str) -> str:
+        """At most :data:`SNIPPET_CHARS` characters of a response body, secrets masked
+        before it is cut (so no secret is ever shown in part)."""
+        clean = self.text(body)
+        return clean if len(clean) <= SNIPPET_CHARS else clean[: SNIPPET_CHARS - 1] + "…"
