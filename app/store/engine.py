@@ -22,6 +22,7 @@ from sqlalchemy import Connection, Engine, create_engine, event, exc, select, te
 from sqlalchemy.engine import make_url
 
 from orchestrator_blocks.sdk import SqlError, StateStoreError
+from orchestrator_blocks.sdk.redaction import redact_url as sdk_redact_url
 from orchestrator_blocks.sdk.services import utc_now_iso
 
 from .schema import MIGRATIONS, schema_migrations
@@ -40,10 +41,12 @@ def normalize_url(url: str) -> str:
 
 
 def redact_url(url: str) -> str:
+    """The database URL as it may be shown: the SDK's one URL redactor, for a valid URL."""
     try:
-        return make_url(url).render_as_string(hide_password=True)
+        make_url(url)
     except exc.ArgumentError:
         return "<invalid database url>"
+    return sdk_redact_url(url)
 
 
 def classify(error: BaseException) -> SqlError:

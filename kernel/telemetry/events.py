@@ -11,14 +11,14 @@ and a child run's events also reach its parent's collectors.
 from __future__ import annotations
 
 import contextvars
-import re
-from collections.abc import Callable, Iterator, MutableMapping
+from collections.abc import Callable, Iterator, Mapping, MutableMapping
 from contextlib import contextmanager
 from typing import Any
 
 import structlog
 from pydantic import SecretStr
 
+from orchestrator_blocks.sdk.redaction import is_secret_key, redact_value
 from orchestrator_blocks.sdk.services import utc_now_iso
 
 __all__ = [
@@ -49,22 +49,7 @@ _sinks: contextvars.ContextVar[tuple[EventSink, ...]] = contextvars.ContextVar(
     "orchestrator_blocks_sinks", default=()
 )
 
-_SECRET_KEY = re.compile(r"pass(word|wd)?|secret|token|api[_-]?key|authorization|cookie", re.I)
-_REDACTED = "**********"
-
-
-def redact(value: Any, key: str = "") -> Any:
-    """Mask secrets: values under secret-looking keys, ``SecretStr``, URL credentials."""
-    if isinstance(value, SecretStr):
-        return _REDACTED
-    if key and _SECRET_KEY.search(key) and value not in (None, ""):
-        return _REDACTED
-    if isinstance(value, dict):
-        return {k: redact(v, str(k)) for k, v in value.items()}
-    if isinstance(value, str) and "://" in value and "@" in value:
-        return re.sub(r"(://[^/:@\s]*):[^@/\s]*@", r"\1:" + _REDACTED + "@", value)
-    return value
-
+redact = redact_value
 
 _secret_key_cache: dict[str, bool] = {}
 
@@ -72,7 +57,7 @@ _secret_key_cache: dict[str, bool] = {}
 def _is_secret_key(key: str) -> bool:
     known = _secret_key_cache.get(key)
     if known is None:
-        known = _secret_key_cache[key] = bool(_SECRET_KEY.search(key))
+        known = _secret_key_cache[key] = is_secret_key(key)
     return known
 
 
@@ -84,7 +69,7 @@ def _enrich(_logger: Any, method: str, event_dict: MutableMapping[str, Any]) -> 
         if value is None or value.__class__ in _PLAIN:
             if value.__class__ is str and ("://" in value or _is_secret_key(key)):
                 event_dict[key] = redact(value, key)
-        elif isinstance(value, SecretStr | dict):
+        elif isinstance(value, SecretStr | Mapping | list | tuple):
             event_dict[key] = redact(value, key)
     return event_dict
 
