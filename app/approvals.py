@@ -20,8 +20,6 @@ from orchestrator_blocks import sdk
 from orchestrator_blocks.sdk import OrchestratorError, Settings
 from orchestrator_blocks.sdk.services import utc_now_iso
 
-from .config import app_config
-
 if TYPE_CHECKING:
     from .store import Proposal, Store
 
@@ -51,6 +49,8 @@ class NotApprover(ApprovalError):
 
 
 def configured_approver(settings: Settings) -> str | None:
+    from .config import app_config
+
     return app_config(settings).approver
 
 
@@ -86,6 +86,8 @@ def propose(
 
 
 def settings_window(settings: Settings) -> float:
+    from .config import app_config
+
     return float(app_config(settings).approval_window_minutes)
 
 
@@ -176,6 +178,8 @@ class ApprovalDesk:
     """The SDK's ``ApprovalDesk``: proposals in the store, decided by the configured approver."""
 
     def __init__(self, store: Store, settings: Settings) -> None:
+        from .config import app_config
+
         self._store = store
         self._config = app_config(settings)
 

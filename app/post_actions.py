@@ -9,9 +9,9 @@ They hang on the kernel's ``run_finished`` hook (:func:`run_finished` below):
    idempotency key is the run id, so a retried post action never records it twice;
 4. every declared verify check, staged ``pending`` with its due time.
 
-Each write is idempotent and retried briefly; a write that still fails is logged as
-``post_action.failed`` (code ``state_store.write_failed``) with the data it could not
-store, so nothing is lost silently: the JSON log keeps it.
+Each write is idempotent and retried briefly (the SDK's :class:`Backoff`); a write that
+still fails is logged as ``post_action.failed`` (code ``state_store.write_failed``) with
+the data it could not store, so nothing is lost silently: the JSON log keeps it.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from orchestrator_blocks import sdk
 from orchestrator_blocks.kernel.telemetry import get_logger
-from orchestrator_blocks.sdk import RunStatus, StateStoreError, to_jsonable
+from orchestrator_blocks.sdk import Backoff, RunStatus, StateStoreError, to_jsonable
 from orchestrator_blocks.sdk.errors import STATE_STORE_WRITE_FAILED
 from orchestrator_blocks.sdk.run import FinishedRun
 from orchestrator_blocks.sdk.services import utc_now_iso
@@ -41,7 +41,8 @@ LEDGER_EVENT = {
     RunStatus.SUCCEEDED: "workflow.completed",
     RunStatus.PARTIAL: "workflow.partial",
 }
-_RETRY_DELAYS = (0.05, 0.2, 0.5)
+_RETRY = Backoff.exponential(50, 4.0, jitter=0.0, cap_ms=500)  # 50, 200, 500 ms
+_ATTEMPTS = 4
 
 
 def ledger_event_type(status: RunStatus) -> str:
@@ -108,12 +109,12 @@ def narrative(spec: WorkflowSpec, result: RunResult) -> str:
 async def _attempt(
     log: Any, action: str, write: Callable[[], Any], payload: dict[str, Any]
 ) -> bool:
-    for delay in (*_RETRY_DELAYS, None):
+    for attempt in range(1, _ATTEMPTS + 1):
         try:
             await asyncio.to_thread(write)
             return True
         except StateStoreError as exc:
-            if delay is None:
+            if attempt == _ATTEMPTS:
                 log.error(
                     "post_action.failed",
                     action=action,
@@ -123,7 +124,7 @@ async def _attempt(
                     payload=payload,
                 )
                 return False
-            await asyncio.sleep(delay)
+            await asyncio.sleep(_RETRY.delay_ms(attempt, seed=action) / 1000)
     return False
 
 

@@ -12,7 +12,7 @@ SUFFIXES = (".yaml", ".yml")
 
 
 def _load(path: Path) -> Any:
-    from . import load_contract
+    from .load import load_contract
 
     return load_contract(path)
 

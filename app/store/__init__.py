@@ -6,24 +6,34 @@ migrated on first open in a process. :class:`Databases` is the SDK's ``SqlDataba
 service (``local`` plus the ``databases:`` of the config file); :class:`SendLog` and
 :class:`SwitchBoard` are its ``SendLog`` and ``KillSwitches``. The store reaches runs
 through the hooks in :mod:`.plugin`.
+
+Names resolve lazily (PEP 562) so that loading the store's plugin module, which every CLI
+start does, does not import SQLAlchemy.
 """
 
 from __future__ import annotations
 
-import asyncio
-import threading
-from collections.abc import Mapping
-from typing import Any
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, text
-
-from orchestrator_blocks.sdk import Settings, SqlError
-from orchestrator_blocks.sdk.sql import statement_writes
-
-from ..config import app_config
-from .engine import StoreEngine, classify, normalize_url, redact_url
-from .proposals import OutboundLog, Proposal, Proposals, SendRecord
-from .records import EventRecord, KillSwitches, Ledger, RunLog, VerifyCheck, VerifyChecks
+if TYPE_CHECKING:
+    from .store import (
+        Databases,
+        EventRecord,
+        OutboundLog,
+        Proposal,
+        Proposals,
+        SendLog,
+        SendRecord,
+        Store,
+        SwitchBoard,
+        VerifyCheck,
+        classify,
+        describe,
+        forget_stores,
+        open_store,
+        store_url,
+    )
 
 __all__ = [
     "Databases",
@@ -37,167 +47,14 @@ __all__ = [
     "SwitchBoard",
     "VerifyCheck",
     "classify",
+    "describe",
+    "forget_stores",
     "open_store",
     "store_url",
 ]
 
 
-class Store:
-    """The engine's tables behind one engine: run log, ledger, switches, verify checks."""
-
-    def __init__(self, url: str) -> None:
-        self.engine = StoreEngine(url)
-        self.runs = RunLog(self.engine)
-        self.ledger = Ledger(self.engine)
-        self.kill_switches = KillSwitches(self.engine)
-        self.verify = VerifyChecks(self.engine)
-        self.proposals = Proposals(self.engine)
-        self.outbound = OutboundLog(self.engine)
-
-    @property
-    def label(self) -> str:
-        return self.engine.label
-
-    def migrate(self, target: int | None = None) -> list[int]:
-        return self.engine.migrate(target)
-
-    def version(self) -> int:
-        return self.engine.version()
-
-
-def store_url(settings: Settings) -> str:
-    db_url = app_config(settings).db_url
-    if db_url:
-        return normalize_url(db_url)
-    return f"sqlite:///{settings.state_db}"
-
-
-_stores: dict[str, Store] = {}
-_lock = threading.Lock()
-
-
-def open_store(settings: Settings) -> Store:
-    """The (migrated) store for these settings; one per database URL per process."""
-    url = store_url(settings)
-    with _lock:
-        store = _stores.get(url)
-        if store is None:
-            store = Store(url)
-            store.migrate()
-            _stores[url] = store
-        return store
-
-
-def forget_stores() -> None:
-    """Dispose every cached store (tests that delete their database files)."""
-    with _lock:
-        for store in _stores.values():
-            store.engine.dispose()
-        _stores.clear()
-
-
-class _SqlDatabase:
-    """One named database as the SDK's ``SqlDatabase`` (bound parameters only)."""
-
-    def __init__(self, name: str, engine: StoreEngine) -> None:
-        self.name = name
-        self._engine = engine
-
-    def _writes(self, sql: str) -> bool:
-        return statement_writes(sql, dialect=self._engine.dialect)
-
-    async def query(
-        self,
-        sql: str,
-        params: Mapping[str, Any] | None = None,
-        *,
-        timeout_s: float | None = None,
-    ) -> list[dict[str, Any]]:
-        def run(conn: Connection) -> list[dict[str, Any]]:
-            result = conn.execute(text(sql), dict(params or {}))
-            return [dict(r) for r in result.mappings().all()] if result.returns_rows else []
-
-        return await asyncio.to_thread(
-            self._engine.run_sql, run, write=self._writes(sql), timeout_s=timeout_s
-        )
-
-    async def execute(self, sql: str, params: Mapping[str, Any] | None = None) -> int:
-        def run(conn: Connection) -> int:
-            return int(conn.execute(text(sql), dict(params or {})).rowcount or 0)
-
-        return await asyncio.to_thread(self._engine.run_sql, run, write=True)
-
-
-class Databases:
-    """The ``SqlDatabases`` service: ``local`` is the store; other names come from the config."""
-
-    def __init__(self, store: Store, settings: Settings) -> None:
-        self._store = store
-        self._urls = dict(app_config(settings).databases)
-        self._engines: dict[str, StoreEngine] = {}
-
-    def names(self) -> list[str]:
-        return ["local", *sorted(self._urls)]
-
-    def get(self, name: str = "local") -> _SqlDatabase:
-        if name == "local":
-            return _SqlDatabase(name, self._store.engine)
-        if name not in self._urls:
-            raise LookupError(
-                f"no database named {name!r}; configured: {', '.join(self.names())} "
-                "(add it under `databases:` in config.yaml)"
-            )
-        if name not in self._engines:
-            try:
-                self._engines[name] = StoreEngine(self._urls[name])
-            except Exception as exc:
-                raise SqlError("connection", f"database {name!r}: {exc}") from None
-        return _SqlDatabase(name, self._engines[name])
-
-
-class SendLog:
-    """The SDK's ``SendLog``: idempotency claims in ``outbound_email_log``."""
-
-    def __init__(self, store: Store) -> None:
-        self._store = store
-
-    async def claim(
-        self,
-        key: str,
-        *,
-        workflow_id: str,
-        run_id: str,
-        recipient: str,
-        message_id: str,
-        customer_id: str | None = None,
-        related_workflow: str | None = None,
-    ) -> tuple[bool, dict[str, Any] | None]:
-        ok, existing = await asyncio.to_thread(
-            lambda: self._store.outbound.begin(
-                key,
-                workflow_id=workflow_id,
-                run_id=run_id,
-                recipient=recipient,
-                message_id=message_id,
-                customer_id=customer_id,
-                related_workflow=related_workflow,
-            )
-        )
-        return ok, (existing.__dict__ if existing is not None else None)
-
-    async def finish(self, key: str, status: str, *, error: str | None = None) -> None:
-        await asyncio.to_thread(lambda: self._store.outbound.finish(key, status, error=error))
-
-
-class SwitchBoard:
-    """The SDK's ``KillSwitches``: the ``kill_switches`` table."""
-
-    def __init__(self, store: Store) -> None:
-        self._store = store
-
-    async def engaged(self, name: str) -> bool:
-        return await asyncio.to_thread(self._store.kill_switches.engaged, name)
-
-
-def describe(store: Store) -> str:
-    return redact_url(store.engine.url)
+def __getattr__(name: str) -> Any:
+    if name not in __all__:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(import_module(".store", __name__), name)

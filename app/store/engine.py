@@ -11,6 +11,7 @@ engine itself needed that still fails becomes :class:`StateStoreError`
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -21,7 +22,7 @@ from typing import Any, TypeVar
 from sqlalchemy import Connection, Engine, create_engine, event, exc, select, text
 from sqlalchemy.engine import make_url
 
-from orchestrator_blocks.sdk import SqlError, StateStoreError
+from orchestrator_blocks.sdk import Backoff, SqlError, StateStoreError
 from orchestrator_blocks.sdk.redaction import redact_url as sdk_redact_url
 from orchestrator_blocks.sdk.services import utc_now_iso
 
@@ -31,6 +32,9 @@ __all__ = ["StoreEngine", "classify", "normalize_url", "redact_url"]
 
 T = TypeVar("T")
 _LOCK_RETRIES = 8
+_LOCK_BACKOFF = Backoff.exponential(50, 2.0, jitter=0.2, cap_ms=6_400)
+"""Between tries of a write another process holds the lock for: 50 ms doubling, jittered
+per process so two writers do not retry in lockstep."""
 
 
 def normalize_url(url: str) -> str:
@@ -155,7 +159,9 @@ class StoreEngine:
                 last = classify(error)
                 if last.kind != "locked":
                     break
-                time.sleep(0.05 * (2**attempt))
+                time.sleep(
+                    _LOCK_BACKOFF.delay_ms(attempt + 1, seed=f"{os.getpid()}:{attempt}") / 1000
+                )
         assert last is not None
         raise StateStoreError(
             f"could not {what} in {self.label}: {last.kind}: {last.message}"
