@@ -134,7 +134,14 @@ def run_started(run: RunView) -> Awaitable[None] | None:
 
     Called once per run, inside the run's logging context (a line logged here belongs to
     the run). ``run.parent_run_id`` is ``None`` for a root run. May return an awaitable.
-    The return value is otherwise ignored.
+    The return value is ignored.
+
+    Example::
+
+        @sdk.hookimpl
+        def run_started(run):
+            if run.parent_run_id is None:
+                print(f"{run.workflow_id} run {run.run_id} started")
     """
 
 
@@ -149,6 +156,15 @@ def run_finished(
     ``result.reports``, e.g. ``{"log_run": True}``), or ``None``. May return an awaitable. A
     hook that raises does not change the run's status: the kernel logs
     ``run.finished_hook_failed`` and carries on with the next hook.
+
+    Example (what the built-in post actions do, in short)::
+
+        @sdk.hookimpl
+        async def run_finished(run, result):
+            if run.parent_run_id is None:
+                await record_run(run.run_id, str(result.status), result.summary())
+                return {"log_run": True}
+            return None
     """
 
 
@@ -159,6 +175,13 @@ def provide_run_store(settings: Settings) -> Any:
     Called once per root run. Return an object with ``label`` (for messages), or ``None``
     to leave the choice to another plugin. Raise ``StateStoreError`` when the configured
     store cannot be opened: the run goes on without one and logs ``store.unavailable``.
+
+    Example::
+
+        @sdk.hookimpl
+        def provide_run_store(settings):
+            url = settings.get("DB_URL")
+            return open_my_store(url) if url and url.startswith("mydb://") else None
     """
 
 
@@ -169,6 +192,7 @@ def provide_services(settings: Settings, store: Any) -> Mapping[type, object] | 
     Called once per root run (child runs share their root's services) with the store from
     :func:`provide_run_store` (or ``None``). Blocks look them up with
     ``ctx.service(Protocol)``; two plugins providing one protocol: the later registered wins.
+    Return ``None`` to provide nothing (for example when there is no store).
 
     Example::
 
@@ -183,25 +207,56 @@ def register_workflow_loaders(loaders: WorkflowLoaders) -> None:
     """Teach ``run``, ``serve`` and resume to load workflows from another kind of file.
 
     Called once per plugin host, the first time a workflow file is resolved. The kernel
-    itself loads ``.py`` files (their ``workflow`` variable).
+    itself loads ``.py`` files (their ``workflow`` variable). The return value is ignored.
+
+    Example (the built-in YAML contracts)::
+
+        @sdk.hookimpl
+        def register_workflow_loaders(loaders):
+            loaders.add((".yaml", ".yml"), load_contract, "a YAML workflow contract")
     """
 
 
 @hookspec
 def register_triggers(triggers: Triggers) -> None:
-    """Add triggers that start runs from outside (called when ``serve`` starts)."""
+    """Add triggers that start runs from outside.
+
+    Called once each time ``serve`` starts, before its loop; each trigger is then attached
+    to the server (``attach(server)``: it sees ``server.served``, ``server.settings``,
+    ``server.store``) and ticked (``await tick(now)``, returning when it next wants to be
+    ticked, or ``None`` for the next poll). It starts runs with ``server.start(served,
+    input, why)``. The return value is ignored.
+
+    Example::
+
+        @sdk.hookimpl
+        def register_triggers(triggers):
+            triggers.add(QueueTrigger("orders"))
+    """
 
 
 @hookspec
 def register_executors(executors: Executors) -> None:
-    """Add places where runs execute (called when ``serve`` or a worker starts)."""
+    """Add places where runs execute.
+
+    Called when ``serve`` (or a worker) starts; ``ORCHESTRATOR_BLOCKS_EXECUTOR`` picks one
+    by name (default ``in_process``). The return value is ignored.
+
+    Example::
+
+        @sdk.hookimpl
+        def register_executors(executors):
+            executors.add("in_process", InProcessExecutor)
+    """
 
 
 @hookspec
 def register_commands(cli: CommandLine) -> None:
     """Add verbs to the ``orchestrator-blocks`` command line.
 
-    Called once when the CLI starts. ``cli`` is the root ``typer.Typer``::
+    Called once when the CLI starts. ``cli`` is the root ``typer.Typer``; the return value
+    is ignored. Import heavy dependencies inside the command, not at module level, so
+    ``orchestrator-blocks --help`` stays fast::
 
         @sdk.hookimpl
         def register_commands(cli):
@@ -216,5 +271,12 @@ def describe_workflow(workflow: Any, card: dict[str, Any]) -> None:
     """Add to (or amend) the card ``explain`` and the console show for ``workflow``.
 
     ``card`` is the plain-data card being built (keys such as ``approval``, ``changes``);
-    called after the built-in sections are filled.
+    called after the built-in sections are filled. The return value is ignored.
+
+    Example (the hitl family)::
+
+        @sdk.hookimpl
+        def describe_workflow(workflow, card):
+            if card["risk_level"] >= 3:
+                card["approval"] = "required before the first write"
     """

@@ -1,9 +1,11 @@
-"""Kernel services a block reaches through its ``RunContext`` (DESIGN §1 layer rules).
+"""What a block reaches through its ``RunContext`` (DESIGN §1 layer rules).
 
-Plugins never import the kernel; everything they need from it (settings, clock, tracing,
-per-run shared resources such as one HTTP client, child-workflow execution, the iteration
-budget) arrives on ``ctx.services``. The kernel builds one :class:`Services` per root run
-and closes it when the run ends; child runs share their root's services.
+Plugins never import the kernel; everything they need from it arrives on ``ctx.services``:
+the core (settings, clock, tracing, per-run shared resources such as one HTTP client,
+child-workflow execution, the iteration budget) as attributes, and whatever other plugins
+provide as typed protocols looked up with ``ctx.service(...)``: :class:`SqlDatabases`,
+:class:`SendLog`, :class:`KillSwitches`, :class:`ApprovalDesk`. The kernel builds one
+:class:`Services` per root run and closes it when the run ends; child runs share it.
 """
 
 from __future__ import annotations

@@ -79,28 +79,32 @@ class Served:
         return self.workflow.id
 
 
-class _Registry:
+class _Triggers:
     def __init__(self) -> None:
         self.items: list[Any] = []
+
+    def add(self, trigger: Any) -> None:
+        self.items.append(trigger)
+
+
+class _Executors:
+    def __init__(self) -> None:
         self.named: dict[str, Callable[[Settings], Any]] = {}
 
-    def add(self, item: Any, factory: Callable[[Settings], Any] | None = None) -> None:
-        if factory is not None:
-            self.named[str(item)] = factory
-        else:
-            self.items.append(item)
+    def add(self, name: str, factory: Callable[[Settings], Any]) -> None:
+        self.named[name] = factory
 
 
 def triggers_of(host: PluginHost | None = None) -> list[Any]:
     """Every trigger the plugins register (fresh instances for one server)."""
-    found = _Registry()
+    found = _Triggers()
     (host or default_host()).pm.hook.register_triggers(triggers=found)
     return found.items
 
 
 def executor_for(settings: Settings, host: PluginHost | None = None) -> Any:
     """The executor named by ``ORCHESTRATOR_BLOCKS_EXECUTOR`` (default ``in_process``)."""
-    found = _Registry()
+    found = _Executors()
     (host or default_host()).pm.hook.register_executors(executors=found)
     name = settings.get("EXECUTOR") or "in_process"
     factory = found.named.get(name)
