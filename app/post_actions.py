@@ -5,8 +5,9 @@ They hang on the kernel's ``run_finished`` hook (:func:`run_finished` below):
 1. one ``workflow_run_log`` row (run_id, workflow_type, status, started/completed, summary
    with step counts and errors);
 2. a ``reflexion_log`` narrative built from the run's facts, when reflexion is enabled;
-3. one ledger event ``workflow.completed | workflow.partial | workflow.failed`` whose
-   idempotency key is the run id, so a retried post action never records it twice;
+3. one ledger event ``workflow.completed | workflow.partial | workflow.failed`` per attempt
+   of the run (its idempotency key is the run id and attempt), so a retried post action, a
+   recovered run or two concurrent resumes never record it twice;
 4. every declared verify check, staged ``pending`` with its due time.
 
 Each write is idempotent and retried briefly (the SDK's :class:`Backoff`); a write that
@@ -33,7 +34,15 @@ from .card import WorkflowSpec
 if TYPE_CHECKING:
     from .store import Store
 
-__all__ = ["LEDGER_EVENT", "narrative", "run_facts", "run_finished", "run_post_actions"]
+__all__ = [
+    "LEDGER_EVENT",
+    "ledger_event_type",
+    "ledger_key",
+    "narrative",
+    "run_facts",
+    "run_finished",
+    "run_post_actions",
+]
 
 RunResult = FinishedRun
 
@@ -128,8 +137,14 @@ async def _attempt(
     return False
 
 
+def ledger_key(run_id: str, attempt: int = 1) -> str:
+    """One ``workflow.*`` event per attempt of a run, whatever it ended as, however many
+    processes (or concurrent resumes) try to record it."""
+    return f"workflow:{run_id}:{attempt}"
+
+
 async def run_post_actions(
-    spec: WorkflowSpec, result: RunResult, store: Store | None, log: Any
+    spec: WorkflowSpec, result: RunResult, store: Store | None, log: Any, *, attempt: int = 1
 ) -> dict[str, bool]:
     """Record the run; returns ``{action: written}``."""
     summary = result.summary()
@@ -170,7 +185,7 @@ async def run_post_actions(
     event: dict[str, Any] = {
         "event_type": event_type,
         "payload": {**summary, "workflow_type": spec.workflow_type},
-        "idempotency_key": f"{event_type}:{result.run_id}",
+        "idempotency_key": ledger_key(result.run_id, attempt),
         "workflow_id": result.workflow_id,
         "run_id": result.run_id,
     }
@@ -231,4 +246,4 @@ def run_finished(run: sdk.RunView, result: FinishedRun) -> Awaitable[dict[str, b
     except StateStoreError:
         store = None
     spec = WorkflowSpec(run.traits, run.workflow_id, run.source)
-    return run_post_actions(spec, result, store, get_logger())
+    return run_post_actions(spec, result, store, get_logger(), attempt=run.run_attempt)

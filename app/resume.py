@@ -1,64 +1,86 @@
-"""Continue a run that paused at an approval gate, under the same run_id.
+"""Continue or retry a durable run, under the same run id (DESIGN §10).
 
-A paused run left a ``workflow_run_log`` row in ``awaiting_approval`` whose summary holds
-what resuming needs: the workflow's source file and the run's input. Resuming loads that
-workflow again and runs it with the same run_id and input. Everything before the gate is
-read-only, so replaying it is safe; the gate finds its proposal decided (approved: the run
-goes on; rejected or expired: the run ends ``rejected``); sends carry idempotency keys built
-from the run_id, so a run resumed after its process died mid-fan-out sends nothing twice.
+A run's row in the ``runs`` table names its workflow (a file relative to the workflows
+directory, and that file's hash) and holds its input. **Continuing** (``runs resume``, an
+approval decision, recovery after a crash) loads that file again and goes on from the run's
+checkpoints: blocks that finished are not run again, a decided gate is not asked again, a
+fan-out starts only its unfinished items. **Retrying** (``runs retry``; also what resuming
+a ``partial`` run does) starts a new attempt that reuses what succeeded and runs again what
+failed. A file whose content changed since the run started is refused (both hashes are
+named); the run stays resumable once the file is restored.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from orchestrator_blocks.kernel.loader import WorkflowLoadError, load_workflow
 from orchestrator_blocks.kernel.result import RunResult
 from orchestrator_blocks.kernel.runtime import run_workflow
 from orchestrator_blocks.kernel.workflow import Workflow
 from orchestrator_blocks.sdk import OrchestratorError, Settings
+from orchestrator_blocks.sdk.durable import RunMode
 
 from .store import Store
+from .store.durable import RETRYABLE, RunRow
 
-__all__ = ["ResumeError", "resumable", "resumable_workflow", "resume_run"]
-
-RESUMABLE = ("awaiting_approval",)
+__all__ = ["ResumeError", "find_run", "load_for", "mode_for", "resume_run", "workflow_file"]
 
 
 class ResumeError(OrchestratorError):
     code = "runtime.resume_failed"
 
 
-def resumable(store: Store, run_id: str) -> dict[str, Any]:
-    """The resume facts of ``run_id`` (``source``, ``input``, ``proposal_id``), or raise."""
-    row = store.runs.get(run_id)
-    if row is None:
-        raise ResumeError(f"no run {run_id} in the store; see `orchestrator-blocks runs`")
-    info = (row.get("summary") or {}).get("resume")
-    if row["status"] not in RESUMABLE or not info:
+def find_run(store: Store, run_id: str) -> RunRow:
+    """The run whose id is ``run_id`` or starts with it (a unique prefix), or raise."""
+    row = store.durable.get(run_id)
+    if row is not None:
+        return row
+    matches = store.durable.resolve(run_id) if len(run_id) >= 4 else []
+    if len(matches) == 1:
+        found = store.durable.get(matches[0])
+        assert found is not None
+        return found
+    if matches:
+        raise ResumeError(f"run id prefix {run_id!r} is ambiguous; give more characters")
+    raise ResumeError(f"no run {run_id} in the store; see `orchestrator-blocks runs`")
+
+
+def workflow_file(row: RunRow, workflows_dir: Path) -> Path | None:
+    """Where this process finds the run's workflow: its reference under the workflows
+    directory, else the file the starting process named."""
+    if row.workflow_ref is not None and not Path(row.workflow_ref).is_absolute():
+        candidate = workflows_dir / row.workflow_ref
+        if candidate.is_file() or row.source is None:
+            return candidate
+    return Path(row.source) if row.source else None
+
+
+def load_for(row: RunRow, workflows_dir: Path) -> Workflow:
+    """The run's workflow, loaded again from its file."""
+    path = workflow_file(row, workflows_dir)
+    if path is None:
         raise ResumeError(
-            f"run {run_id} is {row['status']}; only runs waiting for approval can be resumed"
-        )
-    if not info.get("source"):
-        raise ResumeError(
-            f"run {run_id} came from a workflow built in code, not from a file; "
+            f"run {row.run_id} came from a workflow built in code, not from a file; "
             "run that program again to continue it"
         )
-    return dict(info)
-
-
-def resumable_workflow(store: Store, run_id: str) -> tuple[Workflow, dict[str, Any]]:
-    """The paused run's workflow, loaded again from its source, and its resume facts."""
-    info = resumable(store, run_id)
     try:
-        workflow = load_workflow(Path(info["source"]))
+        return load_workflow(path)
     except WorkflowLoadError as exc:
-        raise ResumeError(f"run {run_id}: cannot load its workflow again: {exc}") from None
-    return workflow, info
+        raise ResumeError(f"run {row.run_id}: cannot load its workflow again: {exc}") from None
 
 
-async def resume_run(store: Store, settings: Settings, run_id: str) -> RunResult:
-    """Run the paused ``run_id`` again from its source with its input and run_id."""
-    workflow, info = resumable_workflow(store, run_id)
-    return await run_workflow(workflow, info.get("input"), run_id=run_id, settings=settings)
+def mode_for(row: RunRow) -> RunMode:
+    """``retry`` for a run that ended partial or failed, else ``continue``."""
+    return "retry" if row.status in RETRYABLE else "continue"
+
+
+async def resume_run(
+    store: Store, settings: Settings, run_id: str, *, mode: RunMode | None = None
+) -> RunResult:
+    """Continue (or retry) ``run_id`` in this process from its checkpoints."""
+    row = find_run(store, run_id)
+    workflow = load_for(row, store.durable.workflows_dir)
+    return await run_workflow(
+        workflow, None, run_id=row.run_id, settings=settings, mode=mode or mode_for(row)
+    )

@@ -24,9 +24,11 @@ from .workflow import Workflow
 __all__ = [
     "Loaders",
     "WorkflowLoadError",
+    "file_hash",
     "load_module",
     "load_workflow",
     "loaders_of",
+    "mark_source",
     "resolve_workflow_path",
     "workflows_in_module",
 ]
@@ -119,6 +121,17 @@ def resolve_workflow_path(file_or_name: str, search_dirs: list[Path] | None = No
     )
 
 
+def mark_source(workflow: Workflow, path: Path) -> None:
+    """Remember the file a workflow came from, and its content's hash (durable runs are
+    continued only from the same file content)."""
+    workflow.source = str(path.resolve())
+    workflow.source_hash = file_hash(path)
+
+
+def file_hash(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
 def load_workflow(path: Path) -> Workflow:
     """The one workflow ``path`` exposes: a Python file's ``workflow``, or what a registered
     loader makes of another kind of file."""
@@ -132,11 +145,11 @@ def load_workflow(path: Path) -> Workflow:
             raise WorkflowLoadError(str(exc)) from None
         if not isinstance(workflow, Workflow):
             raise WorkflowLoadError(f"{path}: the loader for {what} returned no workflow")
-        workflow.source = str(path.resolve())
+        mark_source(workflow, path)
         return workflow
     found = workflows_in_module(load_module(path))
     for w in found:
-        w.source = str(path.resolve())
+        mark_source(w, path)
     if len(found) == 1:
         return found[0]
     if not found:

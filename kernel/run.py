@@ -40,11 +40,11 @@ from orchestrator_blocks.sdk import (
     RunContext,
     RunPaused,
     RunStatus,
-    Settings,
     Severity,
     Value,
 )
 from orchestrator_blocks.sdk._executor import Outcome, execute_block
+from orchestrator_blocks.sdk.durable import Checkpoint
 from orchestrator_blocks.sdk.errors import (
     GRAPH_ITERATION_BUDGET_EXCEEDED,
     RUNTIME_CANCELED,
@@ -57,8 +57,10 @@ from orchestrator_blocks.sdk.services import (
     utc_now_iso,
 )
 
+from .durable import Lease, restored_outcome
 from .plugin_host import PluginHost
 from .result import RunResult
+from .run_view import RunViewMixin
 from .telemetry import get_logger, sinks_installed, telemetry_for
 from .workflow import Plan
 
@@ -79,7 +81,7 @@ def _run_event(status: RunStatus) -> str:
     return "run.started" if status is RunStatus.RUNNING else f"run.{status}"
 
 
-class Run:
+class Run(RunViewMixin):
     """One run in progress: its state, its scheduler, and the ``sdk.RunView`` hooks see."""
 
     def __init__(
@@ -93,9 +95,12 @@ class Run:
         block_ids: dict[int, str],
         root: bool,
         host: PluginHost,
+        lease: Lease | None = None,
     ) -> None:
         self.plan = plan
         self.host = host
+        self.lease = lease
+        self.restored: dict[str, Checkpoint] = {}
         self.guarded = host.has_guards
         self.run_id = run_id
         self.services = services
@@ -119,28 +124,6 @@ class Run:
             parent_run_id=parent.run_id if parent else None,
             run=self,
         )
-
-    # -- what hooks see (sdk.RunView) -------------------------------------------------------
-
-    @property
-    def workflow_id(self) -> str:
-        return self.plan.workflow_id
-
-    @property
-    def parent_run_id(self) -> str | None:
-        return self.ctx.parent_run_id
-
-    @property
-    def source(self) -> str | None:
-        return self.plan.source
-
-    @property
-    def traits(self) -> Mapping[str, Any]:
-        return self.plan.traits
-
-    @property
-    def settings(self) -> Settings:
-        return self.services.settings
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -194,6 +177,8 @@ class Run:
         ):
             self.ctx = self.ctx.evolve(trace_id=span.trace_id, span_id=span.span_id)
             self._transition(RunStatus.CREATED, parent_run_id=self.ctx.parent_run_id)
+            if self.lease is not None:
+                self.restored = await self.lease.restored()
             await self.host.run_started(self)
             self._transition(RunStatus.RUNNING, entries=list(self.plan.entries))
             final = RunStatus.SUCCEEDED
@@ -222,24 +207,38 @@ class Run:
                     self._transition(RunStatus.FAILED, duration_ms=self._ms(t0))
                     raise
             except asyncio.CancelledError:
+                why = self.lease.stop_reason if self.lease is not None else None
                 self.error = self._runtime_envelope(RUNTIME_CANCELED, "run was canceled")
                 self.errors.append(self.error)
                 span.record_error(self.error)
-                self._transition(RunStatus.FAILED, duration_ms=self._ms(t0))
-                raise
+                if not self.root:  # its parent decides (a timeout, a sibling's failure)
+                    self._transition(RunStatus.FAILED, duration_ms=self._ms(t0))
+                    raise
+                if why == "lost":  # another process owns the run now and goes on with it
+                    self.log.warning("run.ownership_lost", message="the run's lease was lost")
+                    raise
+                if why is None:  # interrupted (Ctrl-C): record it, then stop
+                    await self._finish(RunStatus.CANCELED, started_at, t0, span)
+                    raise
+                final = RunStatus.CANCELED
             if final is RunStatus.SUCCEEDED and self.error is not None:
                 final = self._failed_status(self.error)
             if final is RunStatus.SUCCEEDED and self.root and self.services.partial:
                 final = RunStatus.PARTIAL
-            if self.error is not None:
-                span.record_error(self.error)
-            span.set_attribute("run.status", str(final))
-            duration = self._ms(t0)
-            self._transition(final, duration_ms=duration)
-            result = self._result(final, started_at, duration)
-            reports = await self.host.run_finished(self, result, self.log)
-            result = replace(result, events=tuple(self.events), reports=reports)
-        return result
+            return await self._finish(final, started_at, t0, span)
+
+    async def _finish(self, final: RunStatus, started_at: str, t0: float, span: Any) -> RunResult:
+        """End the pass: the last transition, the ``run_finished`` hooks, then the lease."""
+        if self.error is not None:
+            span.record_error(self.error)
+        span.set_attribute("run.status", str(final))
+        duration = self._ms(t0)
+        self._transition(final, duration_ms=duration)
+        result = self._result(final, started_at, duration)
+        reports = await self.host.run_finished(self, result, self.log)
+        if self.lease is not None:
+            await self.lease.close(str(final), self.waiting_on, self.error)
+        return replace(result, events=tuple(self.events), reports=reports)
 
     def _failed_status(self, error: ErrorEnvelope) -> RunStatus:
         """``failed``, unless the failing block's type maps the code elsewhere (``ends_run_as``)."""
@@ -317,15 +316,39 @@ class Run:
             block_id=job.block_id, block_type=node.block_type.type_id, error=job.envelope
         )
 
+        key = job.block_id if job.kind == "core" else f"{job.block_id}@{job.source}"
+        restored = self.restored.get(key)
+
         async def run() -> tuple[_Job, Outcome]:
+            if restored is not None:
+                return job, self._restore(job, restored)
             if self.guarded:
                 refusal = await self._guard(ctx, node)
                 if refusal is not None:
                     return job, self._refuse(ctx, refusal)
             outcome = await execute_block(node.block_type, node.config, node.policy, ctx, value)
+            if self.lease is not None:
+                partial = next(
+                    (p for p in self.services.partial if p["block_id"] == job.block_id), None
+                )
+                await self.lease.save(key, outcome, partial)
             return job, outcome
 
         return asyncio.create_task(run(), name=f"{self.run_id}:{job.block_id}")
+
+    def _restore(self, job: _Job, checkpoint: Checkpoint) -> Outcome:
+        """A block checkpointed by an earlier pass: its stored outcome, not run again."""
+        outcome = restored_outcome(checkpoint)
+        if checkpoint.status == "partial" and isinstance(outcome.value.payload, dict):
+            self.services.report_partial(job.block_id, outcome.value.payload)
+        self.log.info(
+            "block.restored",
+            block_id=job.block_id,
+            attempt=checkpoint.attempts,
+            outcome=checkpoint.status,
+            code=outcome.error.code if outcome.error else None,
+        )
+        return outcome
 
     async def _guard(self, ctx: RunContext, node: PlannedBlock) -> Refusal | None:
         """Ask every ``block_guard``; a guard that raises refuses (fail closed)."""
@@ -385,7 +408,7 @@ class Run:
                 self.succeeded[bid] = plan.nodes[bid].block_type.type_id
             for nxt in plan.succ[bid]:
                 if job.kind != "core":
-                    new.add(self._start(_Job("error_path", nxt), outcome.value))
+                    new.add(self._start(_Job("error_path", nxt, job.source), outcome.value))
                     continue
                 waiting[nxt] -= 1
                 if waiting[nxt] == 0 and nxt not in blocked:

@@ -8,13 +8,24 @@ provide (``provide_run_store``, ``provide_services``), and hands the plan to a
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
-from orchestrator_blocks.sdk import Empty, RunContext, Settings, StateStoreError, Value, as_value
+from orchestrator_blocks.sdk import (
+    Empty,
+    RunContext,
+    Settings,
+    StateStoreError,
+    Value,
+    as_value,
+    to_jsonable,
+)
+from orchestrator_blocks.sdk.durable import RunMode, RunRecord, RunRefused
 from orchestrator_blocks.sdk.errors import STATE_STORE_WRITE_FAILED
 from orchestrator_blocks.sdk.services import Budget, ChildOutcome, Services
 
 from .config import load_settings
+from .durable import Lease, lease_seconds, owner_id
 from .ids import new_run_id
 from .plugin_host import PluginHost, default_host
 from .result import RunResult
@@ -73,14 +84,42 @@ async def run_workflow(
     run_id: str | None = None,
     settings: Settings | None = None,
     host: PluginHost | None = None,
+    mode: RunMode = "new",
 ) -> RunResult:
-    """Run ``workflow`` once as a root run (what ``Workflow.run_async`` calls)."""
+    """Run ``workflow`` once as a root run (what ``Workflow.run_async`` calls).
+
+    With a run store the run is durable (``sdk.durable``): ``mode="continue"`` goes on with
+    ``run_id`` from its checkpoints (after a pause or a crash), ``mode="retry"`` starts a new
+    attempt of a failed or partial run, reusing what succeeded; both use the run's stored
+    input. They raise ``RunOwned`` when another live process holds the run and
+    ``RunRefused`` when it cannot be continued as asked (nothing runs then).
+    """
     if timeout_ms is not None and (not isinstance(timeout_ms, int) or timeout_ms <= 0):
         raise ValueError(f"timeout_ms must be a positive int or None, got {timeout_ms!r}")
     plan = workflow.plan()
     settings = settings or load_settings()
     host = host or default_host()
     store, store_problem = _open_store(host, settings)
+    if mode != "new" and (run_id is None or store is None):
+        raise RunRefused(
+            f"mode {mode!r} needs a run id and a run store ({store_problem or 'none'})"
+        )
+    run_id = run_id or new_run_id()
+    lease = None
+    if store is not None and hasattr(store, "open_run"):
+        record = RunRecord(
+            run_id=run_id,
+            workflow_id=plan.workflow_id,
+            source=plan.source,
+            source_hash=plan.source_hash,
+            input=to_jsonable(input),
+            owner=owner_id(),
+            lease_s=lease_seconds(settings),
+            mode=mode,
+        )
+        lease = await Lease.open(store, record)
+        if mode != "new":
+            input = lease.claim.input
     services = Services(
         settings=settings,
         tracing=telemetry_for(settings).tracing,
@@ -90,13 +129,14 @@ async def run_workflow(
     )
     run = Run(
         plan,
-        run_id=run_id or new_run_id(),
+        run_id=run_id,
         services=services,
         input_value=as_value(input) if input is not None else Empty(),
         parent=None,
         block_ids=_block_ids(workflow),
         root=True,
         host=host,
+        lease=lease,
     )
     if store_problem is not None:
         with sinks_installed(*telemetry_for(settings).run_sinks()):
@@ -109,7 +149,11 @@ async def run_workflow(
                 message=store_problem,
             )
     try:
-        return await run.execute(timeout_ms)
+        if lease is None:
+            return await run.execute(timeout_ms)
+        task = asyncio.ensure_future(run.execute(timeout_ms))
+        lease.watch(task)
+        return await task
     finally:
         try:
             await services.aclose()

@@ -33,6 +33,7 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from orchestrator_blocks.sdk import GraphInvalid, PlannedBlock
+from orchestrator_blocks.sdk.durable import RunMode
 
 from .block import Block, BlockId
 
@@ -63,6 +64,7 @@ class Plan:
     iteration_budget: int
     traits: Mapping[str, Any]
     source: str | None = None
+    source_hash: str | None = None
 
 
 class Workflow:
@@ -87,6 +89,8 @@ class Workflow:
         its trigger, ...). The kernel carries it to every run and never reads it."""
         self.source: str | None = None
         """The file the workflow was loaded from (``None`` when built in code)."""
+        self.source_hash: str | None = None
+        """The SHA-256 of that file's content when it was loaded."""
         self.set_iteration_budget(iteration_budget)
 
     @property
@@ -316,30 +320,45 @@ class Workflow:
             iteration_budget=self._iteration_budget,
             traits=MappingProxyType(dict(self.traits)),
             source=self.source,
+            source_hash=self.source_hash,
         )
 
     # -- running --------------------------------------------------------------------------
 
     async def run_async(
-        self, input: Any = None, *, timeout_ms: int | None = None, run_id: str | None = None
+        self,
+        input: Any = None,
+        *,
+        timeout_ms: int | None = None,
+        run_id: str | None = None,
+        mode: RunMode = "new",
     ) -> RunResult:
         """Run the workflow once inside the current event loop and return its result."""
         from .runtime import run_workflow
 
-        return await run_workflow(self, input, timeout_ms=timeout_ms, run_id=run_id)
+        return await run_workflow(self, input, timeout_ms=timeout_ms, run_id=run_id, mode=mode)
 
     def run(
-        self, input: Any = None, *, timeout_ms: int | None = None, run_id: str | None = None
+        self,
+        input: Any = None,
+        *,
+        timeout_ms: int | None = None,
+        run_id: str | None = None,
+        mode: RunMode = "new",
     ) -> RunResult:
         """Run the workflow once and block until it ends.
 
         Entry blocks (no predecessors) receive ``input``. Past ``timeout_ms`` the run ends
-        ``timed_out`` (code ``runtime.timeout``).
+        ``timed_out`` (code ``runtime.timeout``). ``mode="continue"`` goes on with the
+        unfinished run ``run_id`` from its checkpoints; ``mode="retry"`` re-executes a
+        failed or partial run from what failed (both with the run's stored input).
         """
         try:
             asyncio.get_running_loop()
         except RuntimeError:
-            return asyncio.run(self.run_async(input, timeout_ms=timeout_ms, run_id=run_id))
+            return asyncio.run(
+                self.run_async(input, timeout_ms=timeout_ms, run_id=run_id, mode=mode)
+            )
         raise RuntimeError(
             "Workflow.run() cannot be called from a running event loop; "
             "use `await workflow.run_async(...)` instead"

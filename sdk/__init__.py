@@ -32,7 +32,7 @@ from .policy import Backoff, Policy
 from .registry import BlockType, Registry, SideEffect, block_type
 from .run import PlannedBlock, Refusal, RunView
 from .run_status import RunStatus
-from .services import ApprovalDesk, KillSwitches, SendLog, SqlDatabases
+from .services import ApprovalDesk, FanOutItems, KillSwitches, SendLog, SqlDatabases
 from .settings import Settings
 from .values import Bytes, Empty, Json, Text, Value, as_value, to_jsonable
 
@@ -44,6 +44,7 @@ __all__ = [
     "Bytes",
     "Empty",
     "ErrorEnvelope",
+    "FanOutItems",
     "GraphInvalid",
     "InvalidBlockConfig",
     "Json",

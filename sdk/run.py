@@ -83,6 +83,17 @@ class RunView(Protocol):
     @property
     def settings(self) -> Settings: ...
 
+    @property
+    def run_attempt(self) -> int:
+        """1 for a run's first attempt; ``runs retry`` starts the next one."""
+        ...
+
+    @property
+    def previous_owner(self) -> str | None:
+        """Set when this pass took the run over from a process whose lease expired (it
+        died mid-run): what it was doing when it died is unknown."""
+        ...
+
 
 class FinishedRun(Protocol):
     """A run's result, as ``run_finished`` hooks see it."""

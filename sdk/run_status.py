@@ -2,7 +2,8 @@
 
 The contract's five states plus the card's: a run can wait for a human
 (``awaiting_approval``), finish with some items failed (``partial``), or be refused by its
-approver (``rejected``). Every transition is logged as a ``run.<state>`` event.
+approver (``rejected``). A run stopped on request (``runs cancel``, Ctrl-C) ends
+``canceled``. Every transition is logged as a ``run.<state>`` event.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ class RunStatus(StrEnum):
     FAILED = "failed"
     TIMED_OUT = "timed_out"
     REJECTED = "rejected"
+    CANCELED = "canceled"
 
     @property
     def terminal(self) -> bool:
@@ -34,5 +36,6 @@ TERMINAL_STATES = frozenset(
         RunStatus.FAILED,
         RunStatus.TIMED_OUT,
         RunStatus.REJECTED,
+        RunStatus.CANCELED,
     }
 )

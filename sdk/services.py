@@ -4,8 +4,9 @@ Plugins never import the kernel; everything they need from it arrives on ``ctx.s
 the core (settings, clock, tracing, per-run shared resources such as one HTTP client,
 child-workflow execution, the iteration budget) as attributes, and whatever other plugins
 provide as typed protocols looked up with ``ctx.service(...)``: :class:`SqlDatabases`,
-:class:`SendLog`, :class:`KillSwitches`, :class:`ApprovalDesk`. The kernel builds one
-:class:`Services` per root run and closes it when the run ends; child runs share it.
+:class:`SendLog`, :class:`KillSwitches`, :class:`ApprovalDesk`, :class:`FanOutItems`. The
+kernel builds one :class:`Services` per root run and closes it when the run ends; child
+runs share it.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import time
-from collections.abc import Awaitable, Callable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -32,6 +33,7 @@ __all__ = [
     "ChildOutcome",
     "ChildRunner",
     "Clock",
+    "FanOutItems",
     "IterationBudgetExceeded",
     "KillSwitches",
     "NoopTracing",
@@ -245,6 +247,34 @@ class SendLog(Protocol):
         ...
 
     async def finish(self, key: str, status: str, *, error: str | None = None) -> None: ...
+
+
+class FanOutItems(Protocol):
+    """One row per item of a fan-out (``run_id, block_id, item_key``): a continued or
+    retried fan-out starts only the items that did not finish, and counts from the rows."""
+
+    async def open(
+        self, run_id: str, block_id: str, run_attempt: int, keys: Sequence[str]
+    ) -> dict[str, str]:
+        """Register the items; return those already finished (``key -> status``). On a new
+        attempt, ``failed`` and ``not_started`` items are started again; ``sent``,
+        ``skipped`` and ``unknown`` ones never are."""
+        ...
+
+    async def finish(
+        self,
+        run_id: str,
+        block_id: str,
+        key: str,
+        status: str,
+        *,
+        attempts: int = 1,
+        code: str | None = None,
+    ) -> None: ...
+
+    async def close(self, run_id: str, block_id: str) -> dict[str, int]:
+        """Mark what never started ``not_started``; return the counts by status."""
+        ...
 
 
 class Services:

@@ -17,7 +17,8 @@ def register_commands(cli: CommandLine) -> None:
     from .demo_batch import batch_notify_demo
     from .demo_cmd import demo_app
     from .explain_cmd import explain_command
-    from .logs_cmd import logs_command, runs_app
+    from .logs_cmd import logs_command
+    from .runs_cmd import runs_app
     from .serve_cmd import serve_command
     from .store_cmd import events_app, kill_app, reflexion_app, verify_app
 

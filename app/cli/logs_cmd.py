@@ -1,4 +1,4 @@
-"""``orchestrator-blocks logs RUN_ID`` and ``runs``: debug a run from the local logs alone."""
+"""``orchestrator-blocks logs RUN_ID``: debug a run from the local logs alone."""
 
 from __future__ import annotations
 
@@ -132,77 +132,3 @@ def _render_envelope(env: dict[str, Any], indent: str) -> None:
         )
         cause = cause.get("cause")
     console.print(tree)
-
-
-runs_app = typer.Typer(
-    help="Recent runs (newest first); `runs resume RUN_ID` continues an approved run.",
-    invoke_without_command=True,
-)
-
-
-@runs_app.callback()
-def runs_command(
-    ctx: typer.Context,
-    limit: Annotated[int, typer.Option("--limit", "-n", min=1, help="How many runs.")] = 20,
-    workflow: Annotated[
-        str | None, typer.Option("--workflow", "-w", help="Only runs of this workflow.")
-    ] = None,
-    status: Annotated[str | None, typer.Option("--status", help="Only runs in this state.")] = None,
-    children: Annotated[bool, typer.Option("--children", help="Include child runs.")] = False,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
-) -> None:
-    """List recent runs with their status and duration, newest first."""
-    if ctx.invoked_subcommand is not None:
-        return
-    from orchestrator_blocks.app.cli.timeline import list_runs
-
-    runs = list_runs(_settings().logs_dir, include_children=children)
-    if workflow is not None:
-        runs = [r for r in runs if r.workflow_id == workflow]
-    if status is not None:
-        runs = [r for r in runs if r.status == status]
-    runs = runs[:limit]
-    if as_json:
-        typer.echo(json.dumps([r.__dict__ for r in runs], default=str))
-        return
-    if not runs:
-        console.print("no runs found")
-        return
-    table = Table(show_edge=False)
-    for col in ("run_id", "workflow", "status", "started", "ms", "error"):
-        table.add_column(col, no_wrap=True)
-    for r in runs:
-        style = _status_style(r.status)
-        table.add_row(
-            r.run_id,
-            r.workflow_id or "",
-            f"[{style}]{r.status}[/{style}]",
-            r.started or "",
-            "" if r.duration_ms is None else f"{r.duration_ms:.0f}",
-            r.code or "",
-        )
-    console.print(table)
-
-
-@runs_app.command("resume")
-def runs_resume(
-    run_id: Annotated[str, typer.Argument(help="A run waiting at an approval gate.")],
-    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
-) -> None:
-    """Continue a run paused at an approval gate, under the same run id.
-
-    Approved: the run goes on from the gate. Rejected or expired: it ends `rejected` and
-    nothing is sent. Still pending: it pauses again. Exit 0 only when it succeeded.
-    """
-    import asyncio
-
-    from orchestrator_blocks.app.resume import resume_run
-    from orchestrator_blocks.app.store import open_store
-    from orchestrator_blocks.kernel.cli.run_cmd import print_run_summary
-    from orchestrator_blocks.kernel.config import load_settings
-
-    settings = load_settings()
-    result = asyncio.run(resume_run(open_store(settings), settings, run_id))
-    print_run_summary(result, as_json=as_json)
-    if not result.ok:
-        raise typer.Exit(1)

@@ -36,11 +36,25 @@ def serve_command(
     with_console: Annotated[
         bool, typer.Option("--console/--no-console", help="Also serve the web console.")
     ] = True,
+    lease_s: Annotated[
+        float | None,
+        typer.Option(
+            "--lease-s",
+            min=0.5,
+            help="Seconds a run's owner holds it without renewing (default "
+            "ORCHESTRATOR_BLOCKS_LEASE_S, else 30); a dead owner's runs are taken over after it.",
+        ),
+    ] = None,
 ) -> None:
     """Run every workflow in --dir at its cron times or on its events, until SIGINT/SIGTERM.
 
-    Stopping finishes the runs in flight, then exits 0.
+    Also continues runs paused for approval once decided, and takes over runs whose owner
+    died (after their lease) from their checkpoints. Any number of `serve` processes may
+    share one store: each cron firing runs once. Stopping finishes the runs in flight,
+    then exits 0.
     """
+    import dataclasses
+
     from orchestrator_blocks.app.config import app_config
     from orchestrator_blocks.app.serve import Server, discover_workflows
     from orchestrator_blocks.app.store import open_store
@@ -53,6 +67,10 @@ def serve_command(
             f"--dir {directory}: no such directory; put workflow files there or pass --dir"
         )
     settings = load_settings()
+    overrides = {"ORCHESTRATOR_BLOCKS_WORKFLOWS_DIR": str(directory.resolve())}
+    if lease_s is not None:
+        overrides["ORCHESTRATOR_BLOCKS_LEASE_S"] = str(lease_s)
+    settings = dataclasses.replace(settings, env={**settings.env, **overrides})
     minutes = _minutes(verify_minutes, app_config(settings).verify_minutes)
     found, problems = discover_workflows(directory)
     for problem in problems:

@@ -12,6 +12,7 @@ from orchestrator_blocks.kernel.result import RunResult
 from orchestrator_blocks.kernel.runtime import run_workflow
 from orchestrator_blocks.kernel.workflow import Workflow
 from orchestrator_blocks.sdk import Settings
+from orchestrator_blocks.sdk.durable import RunMode
 
 __all__ = ["InProcessExecutor"]
 
@@ -24,8 +25,15 @@ class InProcessExecutor:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
 
-    async def run(self, workflow: Workflow, input: Any, *, run_id: str | None = None) -> RunResult:
-        return await run_workflow(workflow, input, run_id=run_id, settings=self.settings)
+    async def run(
+        self,
+        workflow: Workflow,
+        input: Any,
+        *,
+        run_id: str | None = None,
+        mode: RunMode = "new",
+    ) -> RunResult:
+        return await run_workflow(workflow, input, run_id=run_id, settings=self.settings, mode=mode)
 
     async def aclose(self) -> None:
         return None

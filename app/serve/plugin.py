@@ -8,9 +8,21 @@ from orchestrator_blocks.sdk.hookspecs import Executors, Triggers
 
 @sdk.hookimpl
 def register_triggers(triggers: Triggers) -> None:
-    from .triggers import ApprovalTrigger, CronTrigger, EventTrigger, VerifyTrigger
+    from .triggers import (
+        ApprovalTrigger,
+        CronTrigger,
+        EventTrigger,
+        RecoveryTrigger,
+        VerifyTrigger,
+    )
 
-    for trigger in (CronTrigger(), EventTrigger(), ApprovalTrigger(), VerifyTrigger()):
+    for trigger in (
+        CronTrigger(),
+        EventTrigger(),
+        ApprovalTrigger(),
+        RecoveryTrigger(),
+        VerifyTrigger(),
+    ):
         triggers.add(trigger)
 
 

@@ -23,6 +23,7 @@ from orchestrator_blocks.kernel.loader import (
     load_module,
     load_workflow,
     loaders_of,
+    mark_source,
     workflows_in_module,
 )
 from orchestrator_blocks.kernel.plugin_host import PluginHost, default_host
@@ -30,6 +31,7 @@ from orchestrator_blocks.kernel.result import RunResult
 from orchestrator_blocks.kernel.telemetry import get_logger, sinks_installed, telemetry_for
 from orchestrator_blocks.kernel.workflow import Workflow
 from orchestrator_blocks.sdk import Settings
+from orchestrator_blocks.sdk.durable import RunMode, RunOwned
 
 from ..store import Store
 
@@ -56,7 +58,7 @@ def discover_workflows(directory: Path) -> tuple[list[tuple[Path, Workflow]], li
             if path.suffix == ".py":
                 workflows = workflows_in_module(load_module(path))
                 for w in workflows:
-                    w.source = str(path.resolve())
+                    mark_source(w, path)
             else:
                 workflows = [load_workflow(path)]
         except WorkflowLoadError as exc:
@@ -193,10 +195,14 @@ class Server:
         why: str,
         *,
         run_id: str | None = None,
+        mode: RunMode = "new",
         on_done: Callable[[RunResult], None] | None = None,
     ) -> asyncio.Task[RunResult]:
-        """Run ``served``'s workflow with ``payload`` on the executor; say how it ended."""
-        coro = self.executor.run(served.workflow, payload, run_id=run_id)
+        """Run ``served``'s workflow with ``payload`` on the executor; say how it ended.
+
+        ``mode`` ``continue``/``retry`` goes on with ``run_id`` (sdk.durable); a run another
+        process already took (``RunOwned``) is left to it quietly."""
+        coro = self.executor.run(served.workflow, payload, run_id=run_id, mode=mode)
         task: asyncio.Task[RunResult] = asyncio.create_task(coro, name=f"{served.name}:{why}")
         served.running.add(task)
         self._tasks.add(task)
@@ -207,7 +213,8 @@ class Server:
             if t.cancelled():
                 return
             if (exc := t.exception()) is not None:
-                self.say(f"{served.name}: run raised {type(exc).__name__}: {exc}")
+                if not isinstance(exc, RunOwned):
+                    self.say(f"{served.name}: run {run_id or ''} not run: {exc}")
                 return
             result = t.result()
             self.say(f"{served.name}: run {result.run_id} {result.status} ({why})")

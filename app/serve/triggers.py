@@ -2,9 +2,10 @@
 
 - **cron** (:class:`CronTrigger`): a workflow whose entry block is a schedulable trigger (a
   block type declaring ``next_fire``, such as ``cron``) runs at each firing, with the firing
-  time (ISO 8601, UTC) as its input. A firing that comes due while the previous run of the
-  same workflow is still going is skipped (``schedule.skipped_overlap``) unless the
-  workflow allows overlap. After the machine slept through several firings, the workflow
+  time (ISO 8601, UTC) as its input. Each firing is claimed in the store, so any number of
+  ``serve`` processes start one run per firing. A firing that comes due while a run of the
+  same workflow is still going (in any process) is skipped (``schedule.skipped_overlap``)
+  unless the workflow allows overlap. After the machine slept through several firings, the workflow
   runs once and the next firing is computed from *now*: missed firings are not replayed.
 - **events** (:class:`EventTrigger`): a workflow whose trigger is ``event`` (or
   ``hitl_approval``) runs once per matching ledger event. The delivery is claimed in the
@@ -13,8 +14,11 @@
   unfinished, never silently repeated). A ``hitl_approval`` workflow starts with the
   approved proposal's inputs (plus ``_proposal_id``).
 - **approvals** (:class:`ApprovalTrigger`): a run paused at a gate continues under its
-  run_id once its proposal is decided (claimed once per decision); proposals past their
-  window are expired.
+  run_id once its proposal is decided, under the run's lease (one process wins the run; if
+  it dies, recovery continues the run); proposals past their window are expired.
+- **recovery** (:class:`RecoveryTrigger`): a run whose owner stopped renewing its lease
+  (the process died) is taken over and continued from its checkpoints, with no human
+  action; its sends that were in flight become ``unknown`` for a human.
 - **verify** (:class:`VerifyTrigger`): due verify checks run at the configured minutes past
   each hour.
 """
@@ -28,12 +32,16 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from orchestrator_blocks.kernel.durable import owner_id
+from orchestrator_blocks.kernel.loader import file_hash
 from orchestrator_blocks.kernel.result import RunResult
 from orchestrator_blocks.kernel.workflow import Workflow
 from orchestrator_blocks.sdk import PlannedBlock, Text
 from orchestrator_blocks.sdk.rules import Rule, RuleError
 
 from ..card import spec_of
+from ..resume import ResumeError, load_for, mode_for, workflow_file
+from ..store.durable import RunRow
 from ..verify import next_verify_time, run_due_checks
 from .server import Served, Server, iso
 
@@ -42,6 +50,7 @@ __all__ = [
     "CronSchedule",
     "CronTrigger",
     "EventTrigger",
+    "RecoveryTrigger",
     "VerifyTrigger",
     "cron_trigger_of",
 ]
@@ -49,7 +58,6 @@ __all__ = [
 EVENT_TRIGGERS = ("event", "hitl_approval")
 APPROVED_EVENT = "proposal.approved"
 DECISION_EVENTS = ("proposal.approved", "proposal.rejected", "proposal.expired")
-RESUMER = "serve.resume"  # the ledger subscriber that continues runs paused at a gate
 EXPIRE_EVERY_S = 5.0
 
 
@@ -103,7 +111,11 @@ class CronTrigger:
             if s.next_at is None or s.next_at > now:
                 continue
             firing = s.next_at
-            if s.served.running and not spec_of(s.served.workflow).allow_overlap:
+            # From now, not from the firing: a long sleep yields one run, not one per miss.
+            s.advance(max(now, firing))
+            if not await self._claim(s, firing):
+                continue  # another serve took this firing
+            if await self._overlaps(s):
                 self.server.log.warning(
                     "schedule.skipped_overlap",
                     workflow_id=s.served.name,
@@ -113,9 +125,25 @@ class CronTrigger:
                 )
             else:
                 self.server.start(s.served, Text(iso(firing)), f"cron {iso(firing)}")
-            # From now, not from the firing: a long sleep yields one run, not one per miss.
-            s.advance(max(now, firing))
         return min((s.next_at for s in self.schedules if s.next_at is not None), default=None)
+
+    async def _claim(self, s: CronSchedule, firing: datetime) -> bool:
+        store = self.server.store
+        if store is None:
+            return True
+        return await asyncio.to_thread(
+            store.durable.claim_firing, s.served.name, iso(firing), owner_id()
+        )
+
+    async def _overlaps(self, s: CronSchedule) -> bool:
+        if spec_of(s.served.workflow).allow_overlap:
+            return False
+        if s.served.running:
+            return True
+        store = self.server.store
+        if store is None:
+            return False
+        return await asyncio.to_thread(store.durable.live_runs_of, s.served.name) > 0
 
 
 @dataclass
@@ -235,29 +263,12 @@ class ApprovalTrigger:
 
     async def _resume_decided(self, event: Any) -> None:
         """Continue the run paused at the gate of a proposal that was just decided."""
-        from ..resume import ResumeError, resumable_workflow
-
         store = self.server.store
         assert store is not None
-        run_id = str(event.payload["run_id"])
-        row = await asyncio.to_thread(store.runs.get, run_id)
-        if row is None or row["status"] != "awaiting_approval":
+        row = await asyncio.to_thread(store.durable.get, str(event.payload["run_id"]))
+        if row is None or row.status != "awaiting_approval":
             return
-        if not await asyncio.to_thread(store.ledger.claim_delivery, RESUMER, event.id):
-            return
-        try:
-            workflow, info = resumable_workflow(store, run_id)
-        except ResumeError as exc:
-            self.server.say(f"resume {run_id}: {exc}")
-            return
-        source = Path(info["source"])
-        self.server.start(
-            Served(workflow, source),
-            info.get("input"),
-            f"resumed after proposal {event.payload.get('proposal_id')}",
-            run_id=run_id,
-            on_done=_remember(store, RESUMER, event.id),
-        )
+        _continue(self.server, row, f"resumed after proposal {event.payload.get('proposal_id')}")
 
     async def _expire_due(self) -> None:
         loop_now = asyncio.get_running_loop().time()
@@ -276,6 +287,60 @@ class ApprovalTrigger:
             return
         for p in expired:
             self.server.say(f"proposal {p.id} ({p.action_type}) expired")
+
+
+class RecoveryTrigger:
+    """Take over runs whose owner's lease expired and continue them from their checkpoints."""
+
+    name = "recovery"
+
+    def __init__(self) -> None:
+        self.refused: dict[str, str] = {}
+
+    def attach(self, server: Server) -> None:
+        self.server = server
+
+    async def tick(self, now: datetime) -> datetime | None:
+        store = self.server.store
+        if store is None:
+            return None
+        for row in await asyncio.to_thread(store.durable.orphaned):
+            if not row.source:
+                continue  # built in code: nothing to reload; `runs` says so
+            problem = await asyncio.to_thread(_changed, row, store.durable.workflows_dir)
+            if problem is not None:
+                if self.refused.get(row.run_id) != problem:
+                    self.refused[row.run_id] = problem
+                    self.server.say(problem)
+                continue
+            self.refused.pop(row.run_id, None)
+            _continue(self.server, row, f"recovered from {row.owner}")
+        return None
+
+
+def _changed(row: RunRow, workflows_dir: Path) -> str | None:
+    """Why the run cannot be continued from its file now, or ``None``."""
+    path = workflow_file(row, workflows_dir)
+    if path is None or not path.is_file():
+        return f"run {row.run_id}: its workflow file {row.workflow_ref} is missing"
+    now = file_hash(path)
+    if row.source_hash and now != row.source_hash:
+        return (
+            f"run {row.run_id}: its workflow file {row.workflow_ref} changed since the run "
+            f"started (sha256 {row.source_hash} then, {now} now); restore it to continue"
+        )
+    return None
+
+
+def _continue(server: Server, row: RunRow, why: str) -> None:
+    """Continue ``row`` on the server's executor (the run's lease decides who wins)."""
+    try:
+        workflow = load_for(row, server.store.durable.workflows_dir if server.store else Path())
+    except ResumeError as exc:
+        server.say(str(exc))
+        return
+    path = Path(workflow.source) if workflow.source else None
+    server.start(Served(workflow, path), None, why, run_id=row.run_id, mode=mode_for(row))
 
 
 class VerifyTrigger:

@@ -19,7 +19,9 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from .store import (
         Databases,
+        DurableRuns,
         EventRecord,
+        ItemLog,
         OutboundLog,
         Proposal,
         Proposals,
@@ -37,7 +39,9 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Databases",
+    "DurableRuns",
     "EventRecord",
+    "ItemLog",
     "OutboundLog",
     "Proposal",
     "Proposals",

@@ -30,13 +30,41 @@ def provide_run_store(settings: sdk.Settings) -> Any:
 def provide_services(settings: sdk.Settings, store: Any) -> Mapping[type, object] | None:
     if store is None:
         return None
-    from . import Databases, SendLog, SwitchBoard
+    from . import Databases, ItemLog, SendLog, SwitchBoard
 
     return {
         sdk.SqlDatabases: Databases(store, settings),
         sdk.SendLog: SendLog(store),
         sdk.KillSwitches: SwitchBoard(store),
+        sdk.FanOutItems: ItemLog(store),
     }
+
+
+@sdk.hookimpl
+def run_started(run: sdk.RunView) -> Awaitable[None] | None:
+    """A run taken over from a dead owner: its sends that were in flight may or may not have
+    reached the recipient, so they become ``unknown`` for a human, never re-sent."""
+    if run.parent_run_id is not None or not run.previous_owner:
+        return None
+    return _mark_unknown(run)
+
+
+async def _mark_unknown(run: sdk.RunView) -> None:
+    import asyncio
+
+    from orchestrator_blocks.kernel.telemetry import get_logger
+
+    from . import open_store
+
+    store = open_store(run.settings)
+    keys = await asyncio.to_thread(store.outbound.mark_unknown, run.run_id)
+    get_logger().warning(
+        "run.recovered",
+        previous_owner=run.previous_owner,
+        unknown_sends=len(keys),
+        message=f"taken over from {run.previous_owner}; {len(keys)} send(s) in flight are "
+        "unknown: check them, then `orchestrator-blocks runs settle`",
+    )
 
 
 @sdk.hookimpl

@@ -225,6 +225,47 @@ class OutboundLog:
             what=f"record send {key} as {status}",
         )
 
+    def mark_unknown(self, run_id: str) -> list[str]:
+        """Sends of ``run_id`` still ``sending`` (their process died mid-delivery) become
+        ``unknown``: a human settles them, nothing re-sends them. Returns their keys."""
+        t = outbound_email_log
+
+        def write(conn: Connection) -> list[str]:
+            where = and_(t.c.workflow_run_id == run_id, t.c.status == "sending")
+            keys = list(conn.execute(select(t.c.idempotency_key).where(where)).scalars())
+            if keys:
+                conn.execute(update(t).where(where).values(status="unknown"))
+            return keys
+
+        return self.engine.write(write, what=f"mark the sends of run {run_id} unknown")
+
+    def settle(self, key: str, status: str, *, by: str) -> SendRecord | None:
+        """A human says what happened to an ``unknown`` (or stuck ``sending``) send."""
+        t = outbound_email_log
+
+        def write(conn: Connection) -> SendRecord | None:
+            values: dict[str, Any] = {"status": status, "error": f"settled {status} by {by}"}
+            if status == "sent":
+                values["sent_at"] = utc_now_iso()
+            done = conn.execute(
+                update(t)
+                .where(and_(t.c.idempotency_key == key, t.c.status.in_(("unknown", "sending"))))
+                .values(**values)
+            )
+            if not done.rowcount:
+                return None
+            row = conn.execute(select(t).where(t.c.idempotency_key == key)).mappings().one()
+            return SendRecord(
+                key,
+                row["status"],
+                row["recipient"],
+                row["message_id"],
+                row["workflow_run_id"],
+                row["error"],
+            )
+
+        return self.engine.write(write, what=f"settle send {key}")
+
     def for_run(self, run_id: str) -> list[dict[str, Any]]:
         t = outbound_email_log
         with self.engine.read() as conn:

@@ -15,9 +15,11 @@ from sqlalchemy import (
     Boolean,
     Column,
     Connection,
+    Float,
     ForeignKey,
     Integer,
     MetaData,
+    PrimaryKeyConstraint,
     String,
     Table,
     Text,
@@ -147,6 +149,66 @@ event_deliveries = Table(
     Column("delivered_at", String(32), nullable=False),
 )
 
+runs = Table(
+    "runs",
+    metadata,
+    Column("run_id", String(64), primary_key=True),
+    Column("workflow_id", String(128), nullable=False),
+    Column("workflow_ref", Text),  # relative to the workflows directory when inside it
+    Column("source", Text),  # the file as the starting process saw it
+    Column("source_hash", String(64)),
+    Column("input_json", Text, nullable=False),
+    Column("status", String(32), nullable=False),
+    Column("attempt", Integer, nullable=False),
+    Column("owner", String(256)),
+    Column("lease_until", Float),  # seconds since the epoch
+    Column("heartbeat_at", Float),
+    Column("previous_owner", String(256)),
+    Column("cancel_requested", Boolean, nullable=False),
+    Column("waiting_on_json", Text),
+    Column("error_json", Text),
+    Column("created_at", String(32), nullable=False),
+    Column("updated_at", String(32), nullable=False),
+)
+
+run_checkpoints = Table(
+    "run_checkpoints",
+    metadata,
+    Column("run_id", String(64), nullable=False),
+    Column("attempt", Integer, nullable=False),
+    Column("block_key", String(256), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("output_json", Text),
+    Column("attempts", Integer, nullable=False),
+    Column("error_json", Text),
+    Column("created_at", String(32), nullable=False),
+    PrimaryKeyConstraint("run_id", "attempt", "block_key", name="pk_run_checkpoints"),
+)
+
+fan_out_items = Table(
+    "fan_out_items",
+    metadata,
+    Column("run_id", String(64), nullable=False),
+    Column("block_id", String(128), nullable=False),
+    Column("item_key", String(256), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("run_attempt", Integer, nullable=False),
+    Column("code", String(128)),
+    Column("updated_at", String(32), nullable=False),
+    PrimaryKeyConstraint("run_id", "block_id", "item_key", name="pk_fan_out_items"),
+)
+
+cron_firings = Table(
+    "cron_firings",
+    metadata,
+    Column("workflow_id", String(128), nullable=False),
+    Column("firing_at", String(32), nullable=False),
+    Column("claimed_by", String(256), nullable=False),
+    Column("claimed_at", String(32), nullable=False),
+    PrimaryKeyConstraint("workflow_id", "firing_at", name="pk_cron_firings"),
+)
+
 _V1_TABLES = (
     workflow_run_log,
     reflexion_log,
@@ -184,7 +246,19 @@ def _v2(conn: Connection) -> None:
         conn.execute(text(ddl))
 
 
+def _v3(conn: Connection) -> None:
+    for table in (runs, run_checkpoints, fan_out_items, cron_firings):
+        table.create(conn)
+    for ddl in (
+        "CREATE INDEX IF NOT EXISTS ix_runs_status_lease ON runs (status, lease_until)",
+        "CREATE INDEX IF NOT EXISTS ix_runs_workflow ON runs (workflow_id, created_at)",
+        "CREATE INDEX IF NOT EXISTS ix_items_status ON fan_out_items (run_id, block_id, status)",
+    ):
+        conn.execute(text(ddl))
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "run log, reflexion, ledger, approvals, verify, email log, kill switches", _v1),
     Migration(2, "event deliveries for event-triggered workflows; indexes", _v2),
+    Migration(3, "durable runs: runs, checkpoints, fan-out items, cron firings", _v3),
 )

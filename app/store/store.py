@@ -12,22 +12,27 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, text
 
 from orchestrator_blocks.sdk import Settings, SqlError
+from orchestrator_blocks.sdk.durable import Checkpoint, Heartbeat, RunClaim, RunRecord
 from orchestrator_blocks.sdk.sql import statement_writes
 
 from ..config import app_config
+from .durable import DurableRuns
 from .engine import StoreEngine, classify, normalize_url, redact_url
 from .proposals import OutboundLog, Proposal, Proposals, SendRecord
 from .records import EventRecord, KillSwitches, Ledger, RunLog, VerifyCheck, VerifyChecks
 
 __all__ = [
     "Databases",
+    "DurableRuns",
     "EventRecord",
+    "ItemLog",
     "OutboundLog",
     "Proposal",
     "Proposals",
@@ -45,10 +50,12 @@ __all__ = [
 
 
 class Store:
-    """The engine's tables behind one engine: run log, ledger, switches, verify checks."""
+    """The engine's tables behind one engine: run log, ledger, switches, verify checks,
+    and the durable runs; it is also the kernel's ``sdk.durable.RunStore``."""
 
     def __init__(self, url: str) -> None:
         self.engine = StoreEngine(url)
+        self.durable = DurableRuns(self.engine)
         self.runs = RunLog(self.engine)
         self.ledger = Ledger(self.engine)
         self.kill_switches = KillSwitches(self.engine)
@@ -65,6 +72,35 @@ class Store:
 
     def version(self) -> int:
         return self.engine.version()
+
+    # -- sdk.durable.RunStore: the blocking work happens in a worker thread ------------------
+
+    async def open_run(self, record: RunRecord) -> RunClaim:
+        return await asyncio.to_thread(self.durable.open_run, record)
+
+    async def heartbeat(self, run_id: str, owner: str, lease_s: float) -> Heartbeat:
+        return await asyncio.to_thread(self.durable.heartbeat, run_id, owner, lease_s)
+
+    async def save_checkpoint(self, run_id: str, attempt: int, checkpoint: Checkpoint) -> None:
+        await asyncio.to_thread(self.durable.save_checkpoint, run_id, attempt, checkpoint)
+
+    async def load_checkpoints(self, run_id: str, attempt: int) -> list[Checkpoint]:
+        return await asyncio.to_thread(self.durable.load_checkpoints, run_id, attempt)
+
+    async def close_run(
+        self,
+        run_id: str,
+        owner: str,
+        status: str,
+        *,
+        waiting_on: Mapping[str, Any],
+        error: Mapping[str, Any] | None,
+    ) -> None:
+        await asyncio.to_thread(
+            lambda: self.durable.close_run(
+                run_id, owner, status, waiting_on=waiting_on, error=error
+            )
+        )
 
 
 def store_url(settings: Settings) -> str:
@@ -87,6 +123,7 @@ def open_store(settings: Settings) -> Store:
             store = Store(url)
             store.migrate()
             _stores[url] = store
+        store.durable.workflows_dir = Path(settings.get("WORKFLOWS_DIR") or "workflows")
         return store
 
 
@@ -189,6 +226,39 @@ class SendLog:
 
     async def finish(self, key: str, status: str, *, error: str | None = None) -> None:
         await asyncio.to_thread(lambda: self._store.outbound.finish(key, status, error=error))
+
+
+class ItemLog:
+    """The SDK's ``FanOutItems``: one row per fan-out item in ``fan_out_items``."""
+
+    def __init__(self, store: Store) -> None:
+        self._durable = store.durable
+
+    async def open(
+        self, run_id: str, block_id: str, run_attempt: int, keys: Sequence[str]
+    ) -> dict[str, str]:
+        return await asyncio.to_thread(
+            self._durable.open_items, run_id, block_id, run_attempt, list(keys)
+        )
+
+    async def finish(
+        self,
+        run_id: str,
+        block_id: str,
+        key: str,
+        status: str,
+        *,
+        attempts: int = 1,
+        code: str | None = None,
+    ) -> None:
+        await asyncio.to_thread(
+            lambda: self._durable.finish_item(
+                run_id, block_id, key, status, attempts=attempts, code=code
+            )
+        )
+
+    async def close(self, run_id: str, block_id: str) -> dict[str, int]:
+        return await asyncio.to_thread(self._durable.close_items, run_id, block_id)
 
 
 class SwitchBoard:

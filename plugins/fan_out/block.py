@@ -128,9 +128,16 @@ def _skipped(value: sdk.Value) -> Any:
     return None
 
 
+@dataclass(frozen=True, slots=True)
+class _Done:
+    outcome: str  # sent | skipped | failed | unknown
+    attempts: int
+    code: str | None = None
+
+
 async def _run_item(
     ctx: sdk.RunContext, workflow: Any, items: Items, item: Mapping[str, Any], retry: _Retry
-) -> str:
+) -> _Done:
     """One item to its outcome (``sent``/``skipped``/``failed``/``unknown``), retried."""
     key = items.key_of(item)
     payload = sdk.Json(item_payload(items, item))
@@ -146,16 +153,16 @@ async def _run_item(
                 reason = _skipped(outcome.output)
                 if reason:
                     log.info("fan_out.item_skipped", reason=str(reason), **where)
-                    return "skipped"
+                    return _Done("skipped", attempt)
                 log.info("fan_out.item_succeeded", **where)
-                return "sent"
+                return _Done("sent", attempt)
             if env is None:  # e.g. a per-item approval that is still pending
                 log.warning("fan_out.item_failed", outcome="failed", status=outcome.status, **where)
-                return "failed"
+                return _Done("failed", attempt)
             fields = {"code": env.code, "message": env.message, "status": outcome.status}
             if _is_unknown(env):
                 log.warning("fan_out.item_failed", outcome="unknown", **fields, **where)
-                return "unknown"
+                return _Done("unknown", attempt, env.code)
             if env.retry_disposition.retryable and attempt < retry.max_attempts:
                 delay = retry.backoff.delay_ms(attempt, seed=f"{ctx.run_id}:{key}:{attempt}")
                 log.warning("fan_out.item_retry_scheduled", delay_ms=delay, **fields, **where)
@@ -163,7 +170,7 @@ async def _run_item(
                     await ctx.clock.sleep(delay / 1000)
                 continue
             log.warning("fan_out.item_failed", outcome="failed", **fields, **where)
-            return "failed"
+            return _Done("failed", attempt, env.code)
 
 
 async def _engaged(ctx: sdk.RunContext, names: Sequence[str]) -> str | None:
@@ -176,6 +183,17 @@ async def _engaged(ctx: sdk.RunContext, names: Sequence[str]) -> str | None:
             ctx.log.error("fan_out.kill_switch_unreadable", kill_switch=name, message=str(exc))
             return name
     return None
+
+
+_COUNTED = ("sent", "failed", "skipped", "unknown", "not_started")
+
+
+def _item_log(ctx: sdk.RunContext) -> sdk.FanOutItems | None:
+    """The item rows, or ``None`` where there is no store (SDK unit harnesses)."""
+    try:
+        return ctx.service(sdk.FanOutItems)
+    except LookupError:
+        return None
 
 
 def _end(ctx: sdk.RunContext, counts: dict[str, int], stop: str | None) -> sdk.Value:
@@ -240,9 +258,23 @@ async def for_each(
     switches = tuple(kill_switches)
     retry = _Retry(max_attempts, sdk.Backoff.exponential(base_ms, 2.0, jitter=0.0, cap_ms=max_ms))
     stop = _Stop(circuit_breaker)
-    source = iter(items)
-    ctx.log.info("fan_out.started", total=len(items), concurrency=concurrency, workflow=workflow.id)
+    ledger = _item_log(ctx)
+    where = (ctx.run_id, ctx.block_id or "for_each")
+    done: dict[str, str] = {}
+    if ledger is not None:
+        attempt = ctx.run.run_attempt if ctx.run is not None else 1
+        done = await ledger.open(*where, attempt, [items.key_of(i) for i in items])
+    source = (i for i in items if items.key_of(i) not in done)
+    ctx.log.info(
+        "fan_out.started",
+        total=len(items),
+        concurrency=concurrency,
+        workflow=workflow.id,
+        already_done=len(done),
+    )
     tally = Tally(ctx, len(items), bar=show_progress(progress))
+    for status in done.values():
+        tally.restore(status)
 
     async def worker() -> None:
         while stop.reason is None:
@@ -256,9 +288,17 @@ async def for_each(
                     ctx.log.warning("fan_out.halted", kill_switch=engaged)
             if stop.reason is not None:
                 return
-            outcome = await _run_item(ctx, workflow, items, item, retry)
-            tally.record(outcome)
-            stop.after(outcome, ctx)
+            result = await _run_item(ctx, workflow, items, item, retry)
+            if ledger is not None:
+                await ledger.finish(
+                    *where,
+                    items.key_of(item),
+                    result.outcome,
+                    attempts=result.attempts,
+                    code=result.code,
+                )
+            tally.record(result.outcome)
+            stop.after(result.outcome, ctx)
 
     tasks = [asyncio.create_task(worker()) for _ in range(min(concurrency, len(items)))]
     try:
@@ -270,6 +310,9 @@ async def for_each(
         tally.close()
         raise
     counts = tally.finish()
+    if ledger is not None:  # the rows are the truth: they also hold earlier passes' items
+        table = await ledger.close(*where)
+        counts = {"total": len(items), **{k: table.get(k, 0) for k in _COUNTED}}
     if stop.reason is not None:
         ctx.log.warning("fan_out.stopped", reason=stop.reason, **counts)
     return _end(ctx, counts, stop.reason)

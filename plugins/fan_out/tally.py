@@ -76,6 +76,11 @@ class Tally:
         self._next = self._step
         self._bar = _Bar(f"{ctx.block_id or 'for_each'}", total) if bar and total else None
 
+    def restore(self, outcome: str) -> None:
+        """An item an earlier pass finished (counted, not logged as progress)."""
+        self.counts[outcome] = self.counts.get(outcome, 0) + 1
+        self.done += 1
+
     def record(self, outcome: str) -> None:
         self.counts[outcome] += 1
         self.done += 1
@@ -86,7 +91,7 @@ class Tally:
             self._log(final=False)
 
     def finish(self) -> dict[str, int]:
-        self.counts["not_started"] = self.counts["total"] - self.done
+        self.counts["not_started"] += self.counts["total"] - self.done
         self._log(final=True)
         if self._bar is not None:
             self._bar.close()

@@ -252,9 +252,8 @@ def test_killed_mid_fan_out_then_resumed_sends_nobody_twice(cli, env) -> None:
 
     peer.set_mode("slow", delay=0.4)  # slow enough to be killed mid-way
     cmd = [sys.executable, "-m", "orchestrator_blocks", "runs", "resume", run_id]
-    first = subprocess.Popen(
-        cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=os.environ.copy()
-    )
+    short_lease = dict(os.environ, ORCHESTRATOR_BLOCKS_LEASE_S="6")
+    first = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=short_lease)
     _wait(lambda: len(peer.deliveries) >= 6, timeout=60)
     first.send_signal(signal.SIGKILL)
     first.wait(timeout=10)
@@ -262,7 +261,12 @@ def test_killed_mid_fan_out_then_resumed_sends_nobody_twice(cli, env) -> None:
     assert 6 <= len(delivered_before) < len(bulk)
 
     peer.set_mode("accept")
-    second = subprocess.run(cmd, capture_output=True, text=True, env=os.environ.copy(), timeout=120)
+    refused = subprocess.run(cmd, capture_output=True, text=True, env=short_lease, timeout=60)
+    assert refused.returncode == 2, refused  # the dead owner's lease still runs
+    assert "is being run by" in refused.stderr and len(refused.stderr.splitlines()) == 1
+    second = subprocess.run(
+        [*cmd, "--wait"], capture_output=True, text=True, env=short_lease, timeout=120
+    )
     assert second.returncode in (0, 1), second.stderr
     delivered = _recipients(peer)
     assert len(delivered) == len(set(delivered)), "a recipient was emailed twice"
@@ -274,7 +278,8 @@ def test_killed_mid_fan_out_then_resumed_sends_nobody_twice(cli, env) -> None:
             ).fetchall()
         )
     assert set(rows) == set(bulk), second.stdout  # nobody forgotten
-    unknown = {c for c, s in rows.items() if s == "sending"}
+    assert "sending" not in rows.values()  # in flight when killed: now unknown, for a human
+    unknown = {c for c, s in rows.items() if s == "unknown"}
     sent = {c for c, s in rows.items() if s == "sent"}
     assert sent | unknown == set(bulk)
     assert {bulk[c] for c in sent} <= set(delivered)

@@ -45,6 +45,7 @@ SDK = [
     "Bytes",
     "Empty",
     "ErrorEnvelope",
+    "FanOutItems",
     "GraphInvalid",
     "InvalidBlockConfig",
     "Json",

@@ -155,12 +155,13 @@ def test_immediate_disposition_retries_without_delay() -> None:
 
 
 def test_backoff_jitter_is_deterministic_per_run_id() -> None:
-    def delays(run_id: str) -> list[int]:
+    def delays(run_id: str, mode: str = "new") -> list[int]:
         blk = ob.Block.flaky(failures=9).set_retry_exponential(3, 4, 2.0, jitter=0.5)
-        result = single(blk, "jitter").run(run_id=run_id)
+        result = single(blk, "jitter").run(run_id=run_id, mode=mode)  # type: ignore[arg-type]
         return [e["delay_ms"] for e in result.events_of("block.retry_scheduled")]
 
-    first, again, other = delays("run-a"), delays("run-a"), delays("run-b")
+    # A retry of the failed run replays the same waits: the jitter is seeded by the run id.
+    first, again, other = delays("run-a"), delays("run-a", "retry"), delays("run-b")
     assert first == again
     assert first != other
     for delay, base in zip(first, [4, 8, 16], strict=True):

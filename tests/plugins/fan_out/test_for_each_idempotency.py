@@ -46,12 +46,23 @@ def test_another_proposal_is_another_send(smtp_peer):
     assert len(smtp_peer.messages) == 4
 
 
-def test_a_resumed_run_with_the_same_run_id_skips_what_it_sent(smtp_peer):
+def test_a_resumed_run_with_the_same_run_id_skips_what_it_sent(smtp_peer, isolated_home):
+    """The last line of defence: even a run continued after losing its checkpoints and item
+    rows (a crash right after the sends) sends nothing twice, by its idempotency keys."""
+    import sqlite3
+
     w, block = fan_out(per_item(), over="recipients")
     items = recipients(3)
 
     first = w.run(context(items))
-    again = w.run(context(items), run_id=first.run_id)
+    with sqlite3.connect(isolated_home / "state.db") as db:
+        db.execute("DELETE FROM run_checkpoints WHERE run_id = ?", (first.run_id,))
+        db.execute("DELETE FROM fan_out_items WHERE run_id = ?", (first.run_id,))
+        db.execute(
+            "UPDATE runs SET status = 'running', owner = 'gone', lease_until = 0 WHERE run_id = ?",
+            (first.run_id,),
+        )
+    again = w.run(run_id=first.run_id, mode="continue")
     other = w.run(context(items))  # a new run without a proposal is a new scope
 
     assert again.output(block)["skipped"] == 3

@@ -53,8 +53,8 @@ def _store():
     return open_store(load_settings())
 
 
-def _resume(w: ob.Workflow, run_id: str, value: object = None):
-    return asyncio.run(run_workflow(w, value, run_id=run_id))
+def _resume(w: ob.Workflow, run_id: str, value: object = None, mode: str = "continue"):
+    return asyncio.run(run_workflow(w, value, run_id=run_id, mode=mode))  # type: ignore[arg-type]
 
 
 def test_the_gate_stages_what_the_approver_needs_and_pauses() -> None:
@@ -131,7 +131,7 @@ def test_per_item_review_waits_then_passes_once_approved() -> None:
     review = next(p for p in _store().proposals.list() if p.action_type == "hitl_review")
     assert review.payload["item"]["id"] == "C9"
     decide(_store(), load_settings(), review.id, approve=True, as_="mike")
-    again = _resume(w, first.run_id, item)
+    again = _resume(w, first.run_id, item, mode="retry")  # the failed review runs again
     assert again.ok and again.output("review") == {"id": "C9", "email": "x@example.org"}
 
 
