@@ -176,7 +176,12 @@ class Run(RunViewMixin):
             structlog.contextvars.bound_contextvars(trace_id=span.trace_id, span_id=span.span_id),
         ):
             self.ctx = self.ctx.evolve(trace_id=span.trace_id, span_id=span.span_id)
-            self._transition(RunStatus.CREATED, parent_run_id=self.ctx.parent_run_id)
+            self._transition(
+                RunStatus.CREATED,
+                parent_run_id=self.ctx.parent_run_id,
+                run_attempt=self.run_attempt,
+                previous_owner=self.previous_owner,
+            )
             if self.lease is not None:
                 self.restored = await self.lease.restored()
             await self.host.run_started(self)

@@ -51,9 +51,11 @@ def approvals_list(
     store, _ = _store()
     expire_due(store)
     rows = store.proposals.list(status, limit=limit)
+    unknown = store.outbound.unknown()
     if as_json:
         typer.echo(json.dumps([p.as_dict() for p in rows], default=str))
         return
+    _say_unknown(unknown)
     if not rows:
         console.print("no proposals" + (f" {status}" if status else ""))
         return
@@ -72,6 +74,20 @@ def approvals_list(
             p.expires_at or "",
         )
     console.print(table)
+
+
+def _say_unknown(unknown: list[dict[str, Any]]) -> None:
+    """Sends nobody knows the fate of: the approver settles each (they are never re-sent)."""
+    if not unknown:
+        return
+    console.print(f"{len(unknown)} send(s) with an unknown outcome wait for you to settle them:")
+    for u in unknown:
+        console.print(
+            f"  run {u['workflow_run_id']} key {u['idempotency_key']} -> {u['recipient']}: "
+            f"orchestrator-blocks runs settle {u['workflow_run_id']} --key "
+            f"{u['idempotency_key']} --as sent|failed --by APPROVER",
+            markup=False,
+        )
 
 
 @approvals_app.command("show")

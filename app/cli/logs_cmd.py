@@ -46,7 +46,39 @@ def logs_command(
         for e in events:
             typer.echo(json.dumps(e, ensure_ascii=False, default=str))
         return
-    _render(build_timeline(events, full_id))
+    timeline = build_timeline(events, full_id)
+    _render(timeline)
+    _render_passes(timeline, _stored_status(full_id))
+
+
+def _stored_status(run_id: str) -> str | None:
+    """The run's state in the store (``running (owner lost)``...), when there is one."""
+    from orchestrator_blocks.app.store import open_store
+    from orchestrator_blocks.kernel.config import load_settings
+    from orchestrator_blocks.sdk import OrchestratorError
+
+    try:
+        row = open_store(load_settings()).durable.get(run_id)
+    except OrchestratorError:
+        return None
+    return row.shown_status if row is not None else None
+
+
+def _render_passes(tl: Any, stored: str | None) -> None:
+    """How many times a process ran the run, and how each pass ended."""
+    if len(tl.passes) > 1 or any(p["attempt"] > 1 for p in tl.passes):
+        for n, p in enumerate(tl.passes, 1):
+            status = p["status"]
+            if status == "running" and n == len(tl.passes) and stored and "owner lost" in stored:
+                status = "owner lost"
+            took = f", recovered from {p['previous_owner']}" if p["previous_owner"] else ""
+            kept = f", {p['restored']} block(s) restored" if p["restored"] else ""
+            console.print(
+                f"pass {n} (attempt {p['attempt']}) started {p['started']}{took}{kept}: {status}",
+                markup=False,
+            )
+    if stored is not None and stored != tl.status:
+        console.print(f"in the store: {stored}", markup=False)
 
 
 def _status_style(status: str) -> str:

@@ -32,7 +32,9 @@ _TERMINAL_EVENTS = {
     "run.timed_out",
     "run.partial",
     "run.rejected",
+    "run.canceled",
 }
+_PASS_ENDS = {*_TERMINAL_EVENTS, "run.awaiting_approval"}
 
 
 def _parse_ts(ts: str | None) -> datetime | None:
@@ -127,6 +129,10 @@ class RunTimeline:
     children: list[RunTimeline] = field(default_factory=list)
     events: list[dict[str, Any]] = field(default_factory=list)
     decisive_error: dict[str, Any] | None = None
+    passes: list[dict[str, Any]] = field(default_factory=list)
+    """One per time a process ran the run: its attempt, who it took the run over from,
+    how many blocks it restored from checkpoints, how it ended (``owner lost`` when another
+    pass followed without an end)."""
 
 
 def build_timeline(events: Iterable[dict[str, Any]], run_id: str) -> RunTimeline:
@@ -142,15 +148,34 @@ def build_timeline(events: Iterable[dict[str, Any]], run_id: str) -> RunTimeline
         ts = _parse_ts(e.get("ts"))
         bid = e.get("block_id")
         if name == "run.created":
+            if tl.passes and tl.passes[-1]["status"] == "running":
+                tl.passes[-1]["status"] = "owner lost"
+            tl.passes.append(
+                {
+                    "attempt": e.get("run_attempt") or 1,
+                    "previous_owner": e.get("previous_owner"),
+                    "started": e.get("ts"),
+                    "restored": 0,
+                    "status": "running",
+                }
+            )
             tl.workflow_id = e.get("workflow_id")
             tl.parent_run_id = e.get("parent_run_id")
-            tl.started = e.get("ts")
-            tl.trace_id = e.get("trace_id")
-            t0 = ts
+            tl.started = tl.started or e.get("ts")
+            tl.trace_id = tl.trace_id or e.get("trace_id")
+            t0 = t0 or ts
+        elif name == "block.restored" and tl.passes:
+            tl.passes[-1]["restored"] += 1
         elif name == "run.started":
             tl.status = "running"
+        elif name in _PASS_ENDS and name not in _TERMINAL_EVENTS:
+            tl.status = str(e.get("status") or name.split(".", 1)[1])
+            if tl.passes:
+                tl.passes[-1]["status"] = tl.status
         elif name in _TERMINAL_EVENTS:
             tl.status = str(e.get("status") or name.split(".", 1)[1])
+            if tl.passes:
+                tl.passes[-1]["status"] = tl.status
             tl.finished = e.get("ts")
             tl.duration_ms = e.get("duration_ms")
             tl.decisive_error = e.get("envelope")

@@ -135,9 +135,10 @@ async def list_runs(
     status: Annotated[str | None, Query(max_length=32)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> list[dict[str, Any]]:
-    logs = console_of(request).settings.logs_dir
+    console = console_of(request)
+    logs, store = console.settings.logs_dir, console.store_or_none()
     return await asyncio.to_thread(
-        lambda: runs(logs, workflow=workflow, status=status, limit=limit)
+        lambda: runs(logs, workflow=workflow, status=status, limit=limit, store=store)
     )
 
 

@@ -48,14 +48,34 @@ def runs(
     workflow: str | None = None,
     status: str | None = None,
     limit: int = 100,
+    store: Store | None = None,
 ) -> list[dict[str, Any]]:
-    """Recent root runs, newest first, optionally of one workflow or in one state."""
-    found = list_runs(logs_dir)
+    """Recent root runs, newest first, optionally of one workflow or in one state. The
+    store's ``runs`` table, when there is one, says what became of each (a dead owner's run
+    is ``running (owner lost)``) and adds runs other processes started."""
+    found = {r.run_id: asdict(r) for r in list_runs(logs_dir)}
+    if store is not None:
+        for row in store.durable.list(limit=max(limit, 500)):
+            item = found.setdefault(
+                row.run_id,
+                {
+                    "run_id": row.run_id,
+                    "workflow_id": row.workflow_id,
+                    "started": row.created_at,
+                    "duration_ms": None,
+                    "parent_run_id": None,
+                    "code": None,
+                },
+            )
+            item["status"] = row.shown_status
+            item["attempt"] = row.attempt
+            item["owner_lost"] = row.owner_lost
+    rows = sorted(found.values(), key=lambda r: r.get("started") or "", reverse=True)
     if workflow:
-        found = [r for r in found if r.workflow_id == workflow]
+        rows = [r for r in rows if r["workflow_id"] == workflow]
     if status:
-        found = [r for r in found if r.status == status]
-    return [asdict(r) for r in found[:limit]]
+        rows = [r for r in rows if str(r["status"]).split(" ")[0] == status]
+    return rows[:limit]
 
 
 def find_run(logs_dir: Path, run_id: str) -> str | None:
@@ -171,7 +191,17 @@ def run_detail(logs_dir: Path, store: Store | None, run_id: str) -> dict[str, An
         return None
     tl = build_timeline(events_for_run(logs_dir, full_id), full_id)
     data = _timeline_dict(tl)
-    data["live"] = tl.status in LIVE_STATUSES
+    data["passes"] = tl.passes
+    stored = store.durable.get(full_id) if store is not None else None
+    if stored is not None:
+        data["status"] = stored.shown_status
+        data["attempt"] = stored.attempt
+    data["unknown_sends"] = (
+        [r for r in store.outbound.for_run(full_id) if r["status"] == "unknown"]
+        if store is not None
+        else []
+    )
+    data["live"] = str(data["status"]).split(" ")[0] in LIVE_STATUSES
     data["verify"] = verify_for_run(store, full_id) if store is not None else []
     data["ledger"] = ledger_for_run(store, full_id) if store is not None else []
     data["run_log"] = store.runs.get(full_id) if store is not None else None

@@ -143,10 +143,11 @@ async def runs_page(
 ) -> Response:
     console = console_of(request)
     logs = console.settings.logs_dir
+    store = console.store_or_none()
     found = await asyncio.to_thread(
-        lambda: runs(logs, workflow=workflow or None, status=status or None, limit=200)
+        lambda: runs(logs, workflow=workflow or None, status=status or None, limit=200, store=store)
     )
-    everything = await asyncio.to_thread(lambda: runs(logs, limit=10_000))
+    everything = await asyncio.to_thread(lambda: runs(logs, limit=10_000, store=store))
     return console.render(
         request,
         "runs.html",

@@ -266,6 +266,15 @@ class OutboundLog:
 
         return self.engine.write(write, what=f"settle send {key}")
 
+    def unknown(self, limit: int = 100) -> list[dict[str, Any]]:
+        """Sends whose outcome is unknown, oldest first: each waits for a human to settle it."""
+        t = outbound_email_log
+        with self.engine.read() as conn:
+            rows = conn.execute(
+                select(t).where(t.c.status == "unknown").order_by(t.c.id).limit(limit)
+            )
+            return [dict(r) for r in rows.mappings().all()]
+
     def for_run(self, run_id: str) -> list[dict[str, Any]]:
         t = outbound_email_log
         with self.engine.read() as conn:

@@ -108,7 +108,10 @@ async def send_email(
     try:
         result = await _deliver(ctx, outgoing, now)
     except sdk.BlockError as exc:
-        await _finish(ctx, store, key, "failed", error=f"{exc.code}: {exc.message}")
+        # Unknown: the server may have the message; the key stays taken until a human
+        # settles it. Failed: nothing went out; the key may be claimed again.
+        outcome = "unknown" if exc.code == UNKNOWN_OUTCOME else "failed"
+        await _finish(ctx, store, key, outcome, error=f"{exc.code}: {exc.message}")
         raise
     await _finish(ctx, store, key, "sent")
     return result
@@ -147,8 +150,9 @@ def _already_claimed(
         UNKNOWN_OUTCOME,
         f"message {outgoing.message_id} is marked {status!r} in outbound_email_log (run "
         f"{existing.get('workflow_run_id')}): it may already have been delivered, so it is "
-        "not sent again; check the recipient's mailbox or the server's log, then mark the "
-        "row 'failed' to allow a re-send",
+        "not sent again; check the recipient's mailbox or the server's log, then settle it: "
+        f"orchestrator-blocks runs settle {existing.get('workflow_run_id')} --key "
+        f"{outgoing.idempotency_key} --as sent|failed --by APPROVER",
         retry_disposition=sdk.RetryDisposition.MANUAL,
         severity=sdk.Severity.WARN,
         details=details,

@@ -38,7 +38,7 @@ import aiosmtplib
 
 from orchestrator_blocks import sdk
 
-from .codes import AUTH_FAILED, PERMANENT, SMTP_URL_ENV, TIMEOUT, TRANSIENT
+from .codes import AUTH_FAILED, PERMANENT, SMTP_URL_ENV, TIMEOUT, TRANSIENT, UNKNOWN_OUTCOME
 from .message import Outgoing
 
 __all__ = [
@@ -246,13 +246,40 @@ def smtp_errors(target: SmtpTarget) -> Iterator[None]:
         raise mapped from None
 
 
+class _TrackedSMTP(aiosmtplib.SMTP):
+    """Knows whether the message itself was handed over (the DATA command was sent)."""
+
+    data_sent = False
+
+    async def data(self, message: str | bytes, /, **kwargs: Any) -> aiosmtplib.SMTPResponse:
+        self.data_sent = True
+        return await super().data(message, **kwargs)
+
+
+_AMBIGUOUS = (aiosmtplib.SMTPTimeoutError, aiosmtplib.SMTPServerDisconnected, TimeoutError, OSError)
+
+
+def _unknown(target: SmtpTarget, exc: BaseException) -> sdk.BlockError:
+    return sdk.BlockError(
+        UNKNOWN_OUTCOME,
+        f"SMTP server {target.describe()} got the message but its answer never came "
+        f"({_scrub(str(exc) or type(exc).__name__, target)}): it may have been delivered, so "
+        "it is not sent again; check the mailbox or the server's log, then settle it",
+        retry_disposition=sdk.RetryDisposition.MANUAL,
+        severity=sdk.Severity.WARN,
+        details={"transport": "smtp", "server": target.describe(), "phase": "data"},
+    )
+
+
 async def send_smtp(target: SmtpTarget, outgoing: Outgoing) -> dict[str, str]:
     """Deliver ``outgoing``; returns the recipients the server refused (others got it).
 
     The connection is closed on every path, including cancellation by the block timeout,
-    so a slow server never keeps a socket open past the attempt.
+    so a slow server never keeps a socket open past the attempt. A timeout or a lost
+    connection after the DATA command was sent is ``email.unknown_outcome`` (never
+    retried): the server may have accepted the message before its answer was lost.
     """
-    smtp = aiosmtplib.SMTP(
+    smtp = _TrackedSMTP(
         hostname=target.host,
         port=target.port,
         username=target.username,
@@ -265,9 +292,14 @@ async def send_smtp(target: SmtpTarget, outgoing: Outgoing) -> dict[str, str]:
     try:
         with smtp_errors(target):
             await smtp.connect()
-            refused, _ = await smtp.send_message(
-                outgoing.message, sender=outgoing.sender, recipients=outgoing.recipients
-            )
+            try:
+                refused, _ = await smtp.send_message(
+                    outgoing.message, sender=outgoing.sender, recipients=outgoing.recipients
+                )
+            except _AMBIGUOUS as exc:
+                if smtp.data_sent:
+                    raise _unknown(target, exc) from None
+                raise
         with contextlib.suppress(aiosmtplib.SMTPException, OSError):
             await smtp.quit(timeout=min(target.timeout, _QUIT_TIMEOUT_S))
     finally:

@@ -48,7 +48,7 @@ from aiosmtpd.smtp import AuthResult, Envelope, LoginPassword, Session
 
 __all__ = ["Delivery", "Mode", "SmtpPeer", "tls_available"]
 
-ModeKind = Literal["accept", "transient", "permanent", "slow"]
+ModeKind = Literal["accept", "transient", "permanent", "slow", "slow_ack"]
 Stage = Literal["mail", "rcpt", "data"]
 _DEFAULT_CODES = {"transient": 451, "permanent": 550}
 _REPLY_TEXT = {
@@ -71,7 +71,9 @@ class Mode:
     ``accept``: record the message and reply 250. ``transient`` / ``permanent``: reply
     ``code`` (default 451 / 550) at ``stage`` (``mail`` = MAIL FROM, ``rcpt`` = every RCPT TO,
     ``data`` = after the message body). ``slow``: wait ``delay`` seconds before answering
-    MAIL FROM (then accept), to trigger client timeouts. ``refuse``: recipients answered
+    MAIL FROM (then accept), to trigger client timeouts. ``slow_ack``: record the message,
+    then wait ``delay`` seconds before the final 250 (an acknowledgement lost to a client
+    timeout: the message WAS delivered). ``refuse``: recipients answered
     550 at RCPT TO while the others are accepted (any kind).
     """
 
@@ -82,7 +84,7 @@ class Mode:
     refuse: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
-        if self.kind not in ("accept", "transient", "permanent", "slow"):
+        if self.kind not in ("accept", "transient", "permanent", "slow", "slow_ack"):
             raise ValueError(f"unknown SMTP peer mode {self.kind!r}")
         if self.stage not in ("mail", "rcpt", "data"):
             raise ValueError(f"unknown stage {self.stage!r} (mail, rcpt or data)")
@@ -196,6 +198,8 @@ class _Handler:
         message = email.message_from_bytes(lines, policy=email.policy.default)
         assert isinstance(message, EmailMessage)
         self.peer._record(Delivery(str(envelope.mail_from), tuple(envelope.rcpt_tos), message, raw))
+        if mode.kind == "slow_ack":
+            await asyncio.sleep(mode.delay)
         return "250 Message accepted for delivery"
 
 
