@@ -61,7 +61,7 @@ from .durable import Lease, restored_outcome
 from .plugin_host import PluginHost
 from .result import RunResult
 from .run_view import RunViewMixin
-from .telemetry import get_logger, sinks_installed, telemetry_for
+from .telemetry import get_logger, installed_sinks, sinks_installed, telemetry_for
 from .workflow import Plan
 
 __all__ = ["Run"]
@@ -156,8 +156,10 @@ class Run(RunViewMixin):
     async def execute(self, timeout_ms: int | None) -> RunResult:
         clock = self.services.clock
         sinks: tuple[Any, ...] = (self._keep_event,)
-        if self.root:
-            sinks += telemetry_for(self.services.settings).run_sinks()
+        if self.root:  # a sink the caller installed already (serve's) is not added twice
+            present = installed_sinks()
+            own = telemetry_for(self.services.settings).run_sinks()
+            sinks += tuple(s for s in own if s not in present)
         attrs = {"workflow.id": self.plan.workflow_id, "run.id": self.run_id}
         if self.ctx.parent_run_id:
             attrs["run.parent_id"] = self.ctx.parent_run_id

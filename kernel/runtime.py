@@ -106,7 +106,8 @@ async def run_workflow(
         )
     run_id = run_id or new_run_id()
     lease = None
-    if store is not None and hasattr(store, "open_run"):
+    durable = (settings.get("DURABLE") or "on").lower() not in ("off", "0", "false", "no")
+    if store is not None and durable and hasattr(store, "open_run"):
         record = RunRecord(
             run_id=run_id,
             workflow_id=plan.workflow_id,

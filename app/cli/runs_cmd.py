@@ -94,7 +94,7 @@ def _listed(
     try:
         store, settings = _open()
         wanted = [status] if status else []
-        for row in store.durable.list(workflow=workflow, statuses=wanted, limit=limit):
+        for row in store.durable.recent(workflow=workflow, statuses=wanted, limit=limit):
             error = row.error or {}
             out.append(
                 {

@@ -55,7 +55,7 @@ def runs(
     is ``running (owner lost)``) and adds runs other processes started."""
     found = {r.run_id: asdict(r) for r in list_runs(logs_dir)}
     if store is not None:
-        for row in store.durable.list(limit=max(limit, 500)):
+        for row in store.durable.recent(limit=max(limit, 500)):
             item = found.setdefault(
                 row.run_id,
                 {

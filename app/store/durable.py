@@ -92,7 +92,7 @@ class RunRow:
         return self.status
 
     @classmethod
-    def of(cls, row: Mapping[str, Any]) -> RunRow:
+    def of(cls, row: Any) -> RunRow:
         return cls(
             run_id=row["run_id"],
             workflow_id=row["workflow_id"],
@@ -321,7 +321,7 @@ class DurableRuns:
                 ).scalars()
             )
 
-    def list(
+    def recent(
         self, *, workflow: str | None = None, statuses: Iterable[str] = (), limit: int = 50
     ) -> list[RunRow]:
         query = select(runs).order_by(runs.c.created_at.desc(), runs.c.run_id.desc()).limit(limit)

@@ -20,7 +20,14 @@ from typing import Any
 from orchestrator_blocks.sdk import Settings
 from orchestrator_blocks.sdk.services import Tracing, utc_now_iso
 
-from .events import CORRELATION_FIELDS, EventSink, get_logger, redact, sinks_installed
+from .events import (
+    CORRELATION_FIELDS,
+    EventSink,
+    get_logger,
+    installed_sinks,
+    redact,
+    sinks_installed,
+)
 from .jsonl import DEFAULT_MAX_BYTES, JsonLinesSink, read_events
 from .tracing import build_tracing, otel_config, shutdown_all, stderr_warning
 
@@ -31,6 +38,7 @@ __all__ = [
     "Telemetry",
     "flush_all",
     "get_logger",
+    "installed_sinks",
     "read_events",
     "redact",
     "sinks_installed",

@@ -104,7 +104,7 @@ async def send_email(
             retry_disposition=sdk.RetryDisposition.BACKOFF,
         ) from None
     if not claimed:
-        return _already_claimed(ctx, outgoing, existing or {})
+        return _already_claimed(ctx, outgoing, existing or {}, key)
     try:
         result = await _deliver(ctx, outgoing, now)
     except sdk.BlockError as exc:
@@ -127,7 +127,7 @@ def _store(ctx: sdk.RunContext) -> sdk.SendLog | None:
 
 
 def _already_claimed(
-    ctx: sdk.RunContext, outgoing: Outgoing, existing: Mapping[str, Any]
+    ctx: sdk.RunContext, outgoing: Outgoing, existing: Mapping[str, Any], key: str
 ) -> sdk.Value:
     """Another send holds the key: skip it when it went out, stop for a human otherwise."""
     status = existing.get("status")
@@ -152,7 +152,7 @@ def _already_claimed(
         f"{existing.get('workflow_run_id')}): it may already have been delivered, so it is "
         "not sent again; check the recipient's mailbox or the server's log, then settle it: "
         f"orchestrator-blocks runs settle {existing.get('workflow_run_id')} --key "
-        f"{outgoing.idempotency_key} --as sent|failed --by APPROVER",
+        f"{key} --as sent|failed --by APPROVER",
         retry_disposition=sdk.RetryDisposition.MANUAL,
         severity=sdk.Severity.WARN,
         details=details,

@@ -265,8 +265,8 @@ def test_cancel_stops_a_live_run_at_its_next_heartbeat(cli, store_env: Path) -> 
         from orchestrator_blocks.kernel.config import load_settings
 
         durable = open_store(load_settings()).durable
-        _wait_for(lambda: bool(durable.list(workflow="napper")), 60, "the run to start")
-        run_id = durable.list(workflow="napper")[0].run_id
+        _wait_for(lambda: bool(durable.recent(workflow="napper")), 60, "the run to start")
+        run_id = durable.recent(workflow="napper")[0].run_id
         asked = cli("runs", "cancel", run_id)
         assert asked.code == 0 and "cancel requested" in asked.out
         code = proc.wait(timeout=30)
