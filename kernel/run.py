@@ -443,32 +443,20 @@ class Run(RunViewMixin):
         return new
 
     def _log_handler_outcome(self, job: _Job, outcome: Outcome) -> None:
-        handled = job.envelope
+        handled, failure = job.envelope, outcome.error
         assert handled is not None
-        if outcome.ok:
-            self.log.info(
-                "on_error.handler_succeeded",
-                block_id=job.block_id,
-                attempt=outcome.attempts,
-                source_block_id=job.source,
-                origin=str(handled.origin),
-                domain=handled.domain,
-                code=handled.code,
-            )
-        else:
-            failure = outcome.error
-            assert failure is not None
-            self.log.error(
-                "on_error.handler_failed",
-                block_id=job.block_id,
-                attempt=outcome.attempts,
-                source_block_id=job.source,
-                origin=str(failure.origin),
-                domain=failure.domain,
-                code=failure.code,
-                message=failure.message,
-                handled_code=handled.code,
-            )
+        env = failure or handled  # what the event's origin/domain/code describe
+        fields = {"origin": str(env.origin), "domain": env.domain, "code": env.code}
+        if failure is not None:
+            fields.update(message=failure.message, handled_code=handled.code)
+        log = self.log.error if failure is not None else self.log.info
+        log(
+            f"on_error.handler_{'failed' if failure is not None else 'succeeded'}",
+            block_id=job.block_id,
+            attempt=outcome.attempts,
+            source_block_id=job.source,
+            **fields,
+        )
 
     def _skip_downstream(self, failed: str, blocked: set[str]) -> None:
         stack = list(self.plan.succ[failed])
