@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, and_, func, or_, select, update
+from sqlalchemy import Connection, Table, and_, bindparam, func, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 
 from orchestrator_blocks.sdk.durable import (
     Checkpoint,
@@ -38,6 +39,17 @@ LIVE = ("created", "running")
 PAUSED = ("awaiting_approval",)
 RETRYABLE = ("failed", "partial", "timed_out", "canceled")
 ITEM_DONE = ("sent", "skipped", "unknown")
+
+
+def _insert_ignoring(dialect: str, table: Table) -> Any:
+    """``INSERT ... ON CONFLICT DO NOTHING`` on the primary key, built once (None: other
+    dialects, which go through the slower generic path)."""
+    keys = [c.name for c in table.primary_key.columns]
+    if dialect == "sqlite":
+        return sqlite.insert(table).on_conflict_do_nothing(index_elements=keys)
+    if dialect == "postgresql":
+        return postgresql.insert(table).on_conflict_do_nothing(index_elements=keys)
+    return None
 
 
 def _load(raw: str | None) -> Any:
@@ -119,6 +131,26 @@ class DurableRuns:
     def __init__(self, engine: StoreEngine, workflows_dir: Path | None = None) -> None:
         self.engine = engine
         self.workflows_dir = workflows_dir or Path("workflows")
+        # The hot paths (a checkpoint per block, a row per fan-out item) execute statements
+        # built once with bound parameters: building one per call costs more than the write.
+        self._save_checkpoint = _insert_ignoring(engine.dialect, run_checkpoints)
+        t = fan_out_items
+        self._finish_item = (
+            update(t)
+            .where(
+                and_(
+                    t.c.run_id == bindparam("p_run"),
+                    t.c.block_id == bindparam("p_block"),
+                    t.c.item_key == bindparam("p_key"),
+                )
+            )
+            .values(
+                status=bindparam("p_status"),
+                attempts=t.c.attempts + bindparam("p_attempts"),
+                code=bindparam("p_code"),
+                updated_at=bindparam("p_at"),
+            )
+        )
 
     # -- the kernel's protocol (sdk.durable.RunStore), run in a worker thread ---------------
 
@@ -256,9 +288,14 @@ class DurableRuns:
             "error_json": _json(checkpoint.error) if checkpoint.error is not None else None,
             "created_at": utc_now_iso(),
         }
+        stmt = self._save_checkpoint
         self.engine.write(
-            lambda conn: insert_ignore(
-                conn, run_checkpoints, values, ["run_id", "attempt", "block_key"]
+            lambda conn: (
+                conn.execute(stmt, values)
+                if stmt is not None
+                else insert_ignore(
+                    conn, run_checkpoints, values, ["run_id", "attempt", "block_key"]
+                )
             ),
             what=f"checkpoint {checkpoint.key} of run {run_id}",
         )
@@ -472,18 +509,17 @@ class DurableRuns:
         attempts: int = 1,
         code: str | None = None,
     ) -> None:
-        t = fan_out_items
+        params = {
+            "p_run": run_id,
+            "p_block": block_id,
+            "p_key": key,
+            "p_status": status,
+            "p_attempts": attempts,
+            "p_code": code,
+            "p_at": utc_now_iso(),
+        }
         self.engine.write(
-            lambda conn: conn.execute(
-                update(t)
-                .where(and_(t.c.run_id == run_id, t.c.block_id == block_id, t.c.item_key == key))
-                .values(
-                    status=status,
-                    attempts=t.c.attempts + attempts,
-                    code=code,
-                    updated_at=utc_now_iso(),
-                )
-            ),
+            lambda conn: conn.execute(self._finish_item, params),
             what=f"record item {key} of run {run_id}",
         )
 
