@@ -31,6 +31,8 @@ from enum import StrEnum
 from types import MappingProxyType
 from typing import Any
 
+from .redaction import redact_value
+
 __all__ = [
     "GRAPH_INVALID",
     "GRAPH_ITERATION_BUDGET_EXCEEDED",
@@ -261,6 +263,11 @@ class ErrorEnvelope:
     Every ``on_error`` handler of the failing block receives this same object (as
     ``ctx.error``) and its :meth:`to_dict` form as input. ``cause`` nests the envelope of
     a failure that happened inside a child workflow.
+
+    An envelope travels (logs, spans, the store, handlers, other processes), so it is made
+    safe once, here: its ``message`` and ``details`` pass through the SDK's redactor (URL
+    credentials, values under secret-looking keys, every registered secret value), whoever
+    built it and whatever the raising code put in them.
     """
 
     origin: Origin
@@ -282,7 +289,9 @@ class ErrorEnvelope:
         object.__setattr__(self, "origin", Origin(self.origin))
         object.__setattr__(self, "retry_disposition", RetryDisposition(self.retry_disposition))
         object.__setattr__(self, "severity", Severity(self.severity))
-        object.__setattr__(self, "details", _freeze(copy.deepcopy(dict(self.details))))
+        object.__setattr__(self, "message", redact_value(self.message))
+        details = redact_value(copy.deepcopy(dict(self.details)))
+        object.__setattr__(self, "details", _freeze(details))
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict (fresh on every call: mutating it never affects the envelope)."""
