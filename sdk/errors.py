@@ -12,7 +12,9 @@ Two kinds of things live here:
     ├── UnknownBlockType      Block.<type_id> for a type no installed plugin provides
     ├── PluginConflict        two plugins claim one type id
     ├── InvalidBlockConfig    bad arguments to a block constructor
-    └── StateStoreError       the engine's store could not record something
+    ├── StateStoreError       the engine's store could not record something
+    ├── SecretNotFound        ``ctx.secret(name)`` found no value (also a ``LookupError``)
+    └── InsecureSecretsFile   the secrets file can be read by other users
 
 ``SqlError`` classifies database failures (syntax, constraint, locked, connection) for the
 SQL family, which maps them onto its codes.
@@ -44,12 +46,14 @@ __all__ = [
     "BlockError",
     "ErrorEnvelope",
     "GraphInvalid",
+    "InsecureSecretsFile",
     "InvalidBlockConfig",
     "OrchestratorError",
     "Origin",
     "PluginConflict",
     "RetryDisposition",
     "RunPaused",
+    "SecretNotFound",
     "Severity",
     "SqlError",
     "StateStoreError",
@@ -166,6 +170,19 @@ class StateStoreError(OrchestratorError):
     """
 
     code = STATE_STORE_WRITE_FAILED
+
+
+class SecretNotFound(OrchestratorError, LookupError):
+    """``ctx.secret(name)`` found the secret neither in the environment nor in the secrets
+    file; the message names both places."""
+
+    code = "secret.not_found"
+
+
+class InsecureSecretsFile(OrchestratorError, PermissionError):
+    """The secrets file can be read by the group or by others: it is not read at all."""
+
+    code = "secret.insecure_file"
 
 
 class SqlError(Exception):
