@@ -11,13 +11,14 @@ Two complementary ways to keep a secret out of logs, events and error envelopes:
   credentials, its sensitive headers, an API key) and masks them wherever they occur in a
   text, for the day a server echoes them back in an error body. Beyond one request, the
   process keeps one registry of secret values (:func:`register_secret`,
-  :func:`register_url_credentials`): every secret read through ``ctx.secret`` or
-  ``settings.secret``, every credential of a configured URL and of a request a
-  :class:`Redactor` was built for. :func:`scrub` masks them in any text, and
-  :func:`redact_value` (what every sink calls: the JSON logs, the store, spans, error
-  envelopes, ``explain``) applies it to every string it meets. Values shorter than
-  :data:`MIN_SECRET_CHARS` are not registered: masking ``admin`` or ``12345`` wherever it
-  occurs would garble ordinary text, so short secrets are masked by key and shape only.
+  :func:`register_url_credentials`, :func:`register_config_credentials`): every secret read
+  through ``ctx.secret`` or ``settings.secret``, every credential of a configured URL, of a
+  block's configuration and of a request a :class:`Redactor` was built for. :func:`scrub`
+  masks them in any text, and :func:`redact_value` (what every sink calls: the JSON logs,
+  the store, spans, error envelopes, ``explain``) applies it to every string it meets.
+  Values shorter than :data:`MIN_SECRET_CHARS` are not registered: masking ``admin`` or
+  ``12345`` wherever it occurs would garble ordinary text, so short secrets are masked by
+  key and shape only.
 
 Every mask is :data:`REDACTED`, the same ten stars ``pydantic.SecretStr`` prints, so a reader
 recognises a masked value whatever masked it. Names are matched as words (``api_key``,
@@ -53,6 +54,7 @@ __all__ = [
     "redact_text",
     "redact_url",
     "redact_value",
+    "register_config_credentials",
     "register_secret",
     "register_url_credentials",
     "scrub",
@@ -294,6 +296,35 @@ def register_url_credentials(url: str | None) -> None:
     for name, value in parse_qsl(parts.query):
         if is_secret_param(name):
             register_secret(value)
+
+
+def register_config_credentials(value: Any, key: str = "") -> None:
+    """Register the credentials a block's configuration holds, as the block is configured:
+    the credentials of every URL in it, string values under secret-looking keys, and the
+    values of sensitive headers in a ``headers`` mapping (whole, and their long pieces such
+    as a bearer token). A server that echoes one of them into another block's output, or
+    an error raised before the request is even made, then gives nothing away."""
+    if value is None:
+        return
+    if hasattr(value, "get_secret_value"):
+        register_secret(value)
+    elif isinstance(value, str):
+        if key and _secret_key(key):
+            register_secret(value)
+        elif "://" in value:
+            register_url_credentials(value)
+    elif isinstance(value, Mapping):
+        headers = bool(key) and bool(_HEADERS_KEY.search(key))
+        for name, item in value.items():
+            if headers and isinstance(item, str) and is_sensitive_header(str(name)):
+                for secret, floor in _header_secrets({str(name): item}):
+                    if len(secret) >= floor:
+                        register_secret(secret)
+            else:
+                register_config_credentials(item, str(name))
+    elif isinstance(value, list | tuple):
+        for item in value:
+            register_config_credentials(item)
 
 
 def scrub(text: str) -> str:

@@ -24,6 +24,7 @@ from orchestrator_blocks.sdk.redaction import (
     redact_text,
     redact_url,
     redact_value,
+    register_config_credentials,
     register_secret,
     register_url_credentials,
     scrub,
@@ -46,6 +47,7 @@ def test_the_public_surface_is_pinned():
         "redact_text",
         "redact_url",
         "redact_value",
+        "register_config_credentials",
         "register_secret",
         "register_url_credentials",
         "scrub",
@@ -406,3 +408,17 @@ def test_a_secret_containing_another_is_masked_whole():
     register_secret("abc123")
     register_secret("abc123-longer")
     assert scrub("abc123-longer and abc123") == f"{R} and {R}"
+
+
+def test_a_blocks_configuration_registers_its_credentials():
+    register_config_credentials(
+        {
+            "url": "https://bot:cfg-pw-1234@h/x?access_token=cfg-tok-5678",
+            "headers": {"Authorization": "Bearer cfg-bearer-9012", "Accept": "text/plain"},
+            "api_key": "cfg-key-3456",
+            "steps": [{"webhook": "https://h/?sig=cfg-sig-7890"}],
+            "retries": 2,
+        }
+    )
+    text = "cfg-pw-1234 cfg-tok-5678 cfg-bearer-9012 cfg-key-3456 cfg-sig-7890 text/plain"
+    assert scrub(text) == " ".join([R] * 5) + " text/plain"
