@@ -5,6 +5,11 @@ preconditions, risk and approval, steps, post actions, verify checks, retry poli
 table "what changes when this workflow runs", aggregated from the side effects each block type
 declares through the SDK plus what the runner itself writes. :func:`to_mermaid` draws the
 graph in the card's six lanes. The web console renders the same card.
+
+The card shows block configuration, which may hold credentials (``https://bot:pw@...``,
+``headers={"Authorization": ...}``, ``?access_token=``): the whole card passes through the
+SDK's redactor, so URL userinfo, secret query values, values under secret-looking keys and
+sensitive header values are masked in every format and in the console alike.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from typing import Any
 from orchestrator_blocks.kernel.plugin_host import default_host
 from orchestrator_blocks.kernel.workflow import Plan, Workflow
 from orchestrator_blocks.sdk import PlannedBlock
+from orchestrator_blocks.sdk.redaction import redact_value
 
 from .card import spec_of
 
@@ -59,12 +65,15 @@ def _before_steps(plan: Plan, node: PlannedBlock) -> bool:
 
 
 def _config_summary(node: PlannedBlock) -> dict[str, Any]:
+    """The block's configuration as shown: redacted first, then long values shortened (so a
+    secret is never cut in half and shown in part)."""
     out = {}
     for key, value in node.config.items():
         if callable(value) or key in {"specs", "rules", "names"}:
             continue
-        text = repr(value)
-        out[key] = value if len(text) <= 120 else text[:117] + "..."
+        shown = redact_value(value, key)
+        text = repr(shown)
+        out[key] = shown if len(text) <= 120 else text[:117] + "..."
     return out
 
 
@@ -161,7 +170,8 @@ def card(workflow: Workflow) -> dict[str, Any]:
         "changes": [c.__dict__ for c in changes],
     }
     default_host().pm.hook.describe_workflow(workflow=workflow, card=data)
-    return data
+    shown: dict[str, Any] = redact_value(data)
+    return shown
 
 
 def _inputs(contract: Any) -> list[dict[str, Any]]:

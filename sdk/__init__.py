@@ -2,13 +2,15 @@
 
 Write a block type with :func:`block_type`, register it from a :func:`hookimpl` of
 ``register_block_types``, raise :class:`BlockError` with one of your declared codes, and log
-through ``ctx.log``. Retries, timeouts, spans and log enrichment are the executor's job.
+through ``ctx.log``; read credentials with ``ctx.secret(name)``. Retries, timeouts, spans
+and log enrichment are the executor's job.
 Services beyond the core (SQL databases, the send log, kill switches, approvals) are asked
 for by protocol: ``ctx.service(sdk.SendLog)``.
 
 Submodules for more specialised needs: :mod:`.hookspecs` (every hook), :mod:`.testing` (the
 pytest plugin for block authors), :mod:`.rules` (safe rule expressions), :mod:`.inputs`
-(declared run inputs), :mod:`.errors` (the whole error hierarchy).
+(declared run inputs), :mod:`.errors` (the whole error hierarchy), :mod:`.redaction` (the one
+redactor), :mod:`.credentials` (where ``ctx.secret`` looks).
 """
 
 from __future__ import annotations
@@ -18,11 +20,13 @@ from .errors import (
     BlockError,
     ErrorEnvelope,
     GraphInvalid,
+    InsecureSecretsFile,
     InvalidBlockConfig,
     OrchestratorError,
     Origin,
     RetryDisposition,
     RunPaused,
+    SecretNotFound,
     Severity,
     SqlError,
     StateStoreError,
@@ -46,6 +50,7 @@ __all__ = [
     "ErrorEnvelope",
     "FanOutItems",
     "GraphInvalid",
+    "InsecureSecretsFile",
     "InvalidBlockConfig",
     "Json",
     "KillSwitches",
@@ -60,6 +65,7 @@ __all__ = [
     "RunPaused",
     "RunStatus",
     "RunView",
+    "SecretNotFound",
     "SendLog",
     "Settings",
     "Severity",

@@ -14,6 +14,9 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
+from pydantic import SecretStr
+
+from .credentials import read_secret
 from .errors import ErrorEnvelope
 from .services import Clock, Services
 from .settings import Settings
@@ -70,6 +73,16 @@ class RunContext:
     @property
     def clock(self) -> Clock:
         return self.services.clock
+
+    def secret(self, name: str) -> SecretStr:
+        """The credential ``name``: ``ORCHESTRATOR_BLOCKS_SECRET_<NAME>``, else ``<NAME>=``
+        in ``$ORCHESTRATOR_BLOCKS_HOME/secrets.env`` (mode 0600). Registered with the
+        redactor, so it is masked in every log, row and span even if logged by mistake;
+        ``sdk.SecretNotFound`` (a ``LookupError``) names where it looked when missing::
+
+            token = ctx.secret("crm_token").get_secret_value()
+        """
+        return read_secret(self.settings, name)
 
     def service(self, kind: type[T]) -> T:
         """The service implementing protocol ``kind`` (``ctx.service(sdk.SendLog)``); a

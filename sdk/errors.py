@@ -12,7 +12,9 @@ Two kinds of things live here:
     ├── UnknownBlockType      Block.<type_id> for a type no installed plugin provides
     ├── PluginConflict        two plugins claim one type id
     ├── InvalidBlockConfig    bad arguments to a block constructor
-    └── StateStoreError       the engine's store could not record something
+    ├── StateStoreError       the engine's store could not record something
+    ├── SecretNotFound        ``ctx.secret(name)`` found no value (also a ``LookupError``)
+    └── InsecureSecretsFile   the secrets file can be read by other users
 
 ``SqlError`` classifies database failures (syntax, constraint, locked, connection) for the
 SQL family, which maps them onto its codes.
@@ -31,6 +33,8 @@ from enum import StrEnum
 from types import MappingProxyType
 from typing import Any
 
+from .redaction import redact_value
+
 __all__ = [
     "GRAPH_INVALID",
     "GRAPH_ITERATION_BUDGET_EXCEEDED",
@@ -42,12 +46,14 @@ __all__ = [
     "BlockError",
     "ErrorEnvelope",
     "GraphInvalid",
+    "InsecureSecretsFile",
     "InvalidBlockConfig",
     "OrchestratorError",
     "Origin",
     "PluginConflict",
     "RetryDisposition",
     "RunPaused",
+    "SecretNotFound",
     "Severity",
     "SqlError",
     "StateStoreError",
@@ -166,6 +172,19 @@ class StateStoreError(OrchestratorError):
     code = STATE_STORE_WRITE_FAILED
 
 
+class SecretNotFound(OrchestratorError, LookupError):
+    """``ctx.secret(name)`` found the secret neither in the environment nor in the secrets
+    file; the message names both places."""
+
+    code = "secret.not_found"
+
+
+class InsecureSecretsFile(OrchestratorError, PermissionError):
+    """The secrets file can be read by the group or by others: it is not read at all."""
+
+    code = "secret.insecure_file"
+
+
 class SqlError(Exception):
     """A database failure, classified once at the kernel's boundary.
 
@@ -261,6 +280,11 @@ class ErrorEnvelope:
     Every ``on_error`` handler of the failing block receives this same object (as
     ``ctx.error``) and its :meth:`to_dict` form as input. ``cause`` nests the envelope of
     a failure that happened inside a child workflow.
+
+    An envelope travels (logs, spans, the store, handlers, other processes), so it is made
+    safe once, here: its ``message`` and ``details`` pass through the SDK's redactor (URL
+    credentials, values under secret-looking keys, every registered secret value), whoever
+    built it and whatever the raising code put in them.
     """
 
     origin: Origin
@@ -282,7 +306,9 @@ class ErrorEnvelope:
         object.__setattr__(self, "origin", Origin(self.origin))
         object.__setattr__(self, "retry_disposition", RetryDisposition(self.retry_disposition))
         object.__setattr__(self, "severity", Severity(self.severity))
-        object.__setattr__(self, "details", _freeze(copy.deepcopy(dict(self.details))))
+        object.__setattr__(self, "message", redact_value(self.message))
+        details = redact_value(copy.deepcopy(dict(self.details)))
+        object.__setattr__(self, "details", _freeze(details))
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict (fresh on every call: mutating it never affects the envelope)."""

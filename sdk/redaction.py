@@ -9,7 +9,16 @@ Two complementary ways to keep a secret out of logs, events and error envelopes:
   (:func:`is_secret_key`) and URL credentials inside strings.
 * **By value**: a :class:`Redactor` knows the secrets one request carries (its URL's
   credentials, its sensitive headers, an API key) and masks them wherever they occur in a
-  text, for the day a server echoes them back in an error body.
+  text, for the day a server echoes them back in an error body. Beyond one request, the
+  process keeps one registry of secret values (:func:`register_secret`,
+  :func:`register_url_credentials`, :func:`register_config_credentials`): every secret read
+  through ``ctx.secret`` or ``settings.secret``, every credential of a configured URL, of a
+  block's configuration and of a request a :class:`Redactor` was built for. :func:`scrub`
+  masks them in any text, and :func:`redact_value` (what every sink calls: the JSON logs,
+  the store, spans, error envelopes, ``explain``) applies it to every string it meets.
+  Values shorter than :data:`MIN_SECRET_CHARS` are not registered: masking ``admin`` or
+  ``12345`` wherever it occurs would garble ordinary text, so short secrets are masked by
+  key and shape only.
 
 Every mask is :data:`REDACTED`, the same ten stars ``pydantic.SecretStr`` prints, so a reader
 recognises a masked value whatever masked it. Names are matched as words (``api_key``,
@@ -23,16 +32,21 @@ and ``key`` an idempotency key.
 from __future__ import annotations
 
 import base64
+import functools
+import json
 import re
+import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qsl, unquote, unquote_plus, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote, quote_plus, unquote, unquote_plus, urlsplit, urlunsplit
 
 __all__ = [
+    "MIN_SECRET_CHARS",
     "REDACTED",
     "SNIPPET_CHARS",
     "Redactor",
+    "forget_secrets",
     "is_secret_key",
     "is_secret_param",
     "is_sensitive_header",
@@ -40,10 +54,16 @@ __all__ = [
     "redact_text",
     "redact_url",
     "redact_value",
+    "register_config_credentials",
+    "register_secret",
+    "register_url_credentials",
+    "scrub",
 ]
 
 REDACTED = "**********"
 SNIPPET_CHARS = 500
+MIN_SECRET_CHARS = 6
+"""Secret values shorter than this are not registered for masking by value (see above)."""
 
 _MIN_SECRET = 4  # shorter URL/header secrets are masked in URLs, not wherever they occur
 _MIN_FRAGMENT = 8  # shorter pieces of a secret header ("Bearer", "Basic") are not masked
@@ -53,7 +73,7 @@ _SENSITIVE_WORDS = (
     r"(?:access|refresh|id|auth|session|csrf|xsrf)?[-_.]?token|"
     r"(?:api|private|secret|access|signing|encryption)[-_.]?key|apikey|"
     r"(?:client[-_.]?)?secrets?|pass(?:word|wd|phrase)?|pwd|signature|authorization|"
-    r"credentials?|cookie|session(?:[-_.]?id)?|jwt|bearer"
+    r"credentials?|cookie|session(?:[-_.]?id)?|jwt|bearer|auth[-_.]?header"
 )
 _COMPOUNDED = r"passw(?:or)?d|passphrase"  # secret even inside a word: sslpassword, dbpasswd
 _SECRET_KEY = re.compile(
@@ -68,6 +88,7 @@ _SENSITIVE_HEADER = re.compile(
     r"authorization|cookie|api[-_]?key|token|secret|passw(or)?d|session|signature|credential",
     re.IGNORECASE,
 )
+_HEADERS_KEY = re.compile(r"(?:^|[-_.])headers?$", re.IGNORECASE)
 _USERINFO = re.compile(r"(?P<scheme>\b[a-zA-Z][a-zA-Z0-9+.\-]*://)[^/?#@\s]*@")
 _QUERY_PAIR = re.compile(r"(?P<lead>[?&])(?P<name>[^=&#?\s]+)=(?P<value>[^&#\s\"'<>]*)")
 
@@ -81,6 +102,12 @@ def is_secret_key(name: str) -> bool:
     """True for a field name whose value is a secret (``password``, ``api_key``,
     ``X-API-Key``, ``accessToken``, ``client_secret``, ``session_id``, ``cookie``...)."""
     return bool(_SECRET_KEY.search(_words(name)))
+
+
+@functools.lru_cache(maxsize=4096)
+def _secret_key(name: str) -> bool:
+    """:func:`is_secret_key`, cached: sinks ask it for every key of every event."""
+    return is_secret_key(name)
 
 
 def is_secret_param(name: str) -> bool:
@@ -146,26 +173,172 @@ def redact_value(value: Any, key: str = "") -> Any:
 
     Under a secret-looking key every value but ``None`` and ``""`` is masked (whole, even a
     dict); a secret object (anything with ``get_secret_value``, like ``SecretStr``) is
-    masked wherever it is; mappings, lists and tuples are walked; a string holding a URL has
-    its credentials masked. Anything else is returned as is (never copied needlessly).
+    masked wherever it is; mappings, lists and tuples are walked, and in a mapping of
+    headers (a key named ``headers``) the values of sensitive headers are masked
+    (:func:`is_sensitive_header`); every string has its URL credentials masked and every
+    registered secret value scrubbed (:func:`scrub`). Any other object whose text holds a
+    secret (an exception, say) is replaced by its masked text. Anything else is returned as
+    is (never copied needlessly).
     """
+    if value is None:
+        return value
     if hasattr(value, "get_secret_value"):
         return REDACTED
-    if key and value is not None and value != "" and is_secret_key(key):
+    if key and value != "" and _secret_key(key):
         return REDACTED
+    if value.__class__ in _NUMBERS:
+        return value
+    if isinstance(value, str):
+        if "://" in value:
+            value = redact_text(value)
+        return scrub(value) if _registry.values else value
     if isinstance(value, Mapping):
+        if key and _HEADERS_KEY.search(key):
+            return {k: _header_value(str(k), v) for k, v in value.items()}
         return {k: redact_value(v, str(k)) for k, v in value.items()}
     if isinstance(value, list | tuple):
         items = [redact_value(v) for v in value]
         return items if isinstance(value, list) else tuple(items)
-    if isinstance(value, str) and "://" in value:
-        return redact_text(value)
-    return value
+    if isinstance(value, int | float | bytes | bytearray):
+        return value
+    return _redact_object(value)
+
+
+_NUMBERS = frozenset({int, float, bool})
+
+
+def _header_value(name: str, value: Any) -> Any:
+    if value is not None and value != "" and is_sensitive_header(name):
+        return REDACTED
+    return redact_value(value, name)
+
+
+def _redact_object(value: Any) -> Any:
+    """An object that is not plain data: its masked text if its text gives a secret away."""
+    try:
+        text = str(value)
+    except Exception:  # an object that cannot say what it is cannot leak through its text
+        return value
+    clean = redact_text(text) if "://" in text else text
+    clean = scrub(clean)
+    return clean if clean != text else value
 
 
 def redact_mapping(data: Mapping[str, Any]) -> dict[str, Any]:
     """A copy of ``data`` with :func:`redact_value` applied to every entry, recursively."""
     return {k: redact_value(v, str(k)) for k, v in data.items()}
+
+
+class _Registry:
+    """The process's secret values, longest first; replaced whole on every change so that
+    readers (every sink, on every event) never take the lock."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.values: tuple[str, ...] = ()
+
+
+_registry = _Registry()
+
+
+def _forms(secret: str) -> set[str]:
+    """``secret`` as it may travel: raw, percent-encoded, base64, inside a JSON string."""
+    forms = {secret, quote(secret, safe=""), quote_plus(secret)}
+    forms.add(base64.b64encode(secret.encode()).decode("ascii"))
+    forms.add(json.dumps(secret)[1:-1])
+    return forms
+
+
+def _add(found: Iterable[str]) -> None:
+    new = {f for f in found if len(f) >= MIN_SECRET_CHARS and f.strip("*")}
+    if new <= set(_registry.values):
+        return
+    with _registry.lock:
+        merged = new | set(_registry.values)
+        _registry.values = tuple(sorted(merged, key=lambda v: (-len(v), v)))
+
+
+def register_secret(value: Any) -> None:
+    """Mask ``value`` (a ``str`` or ``SecretStr``) wherever any sink meets it from now on.
+
+    Its percent-encoded, base64 and JSON-escaped forms are registered too, with and without
+    surrounding whitespace. ``None``, empty and short values (under :data:`MIN_SECRET_CHARS`
+    once stripped) are ignored: they are masked by key and shape only. Thread-safe;
+    registering a value twice is free.
+    """
+    raw = value.get_secret_value() if hasattr(value, "get_secret_value") else value
+    if not isinstance(raw, str) or len(raw.strip()) < MIN_SECRET_CHARS:
+        return
+    _add(_forms(raw) | _forms(raw.strip()))
+
+
+def register_url_credentials(url: str | None) -> None:
+    """Register the credentials ``url`` carries: its password (raw and percent-decoded),
+    ``user:password`` and its basic-auth base64, and the values of secret-looking query
+    parameters (``?access_token=``). A user name alone is not registered: it is often a
+    common word (``postgres``), and it is masked by shape wherever a URL is shown."""
+    if not url or ("@" not in url and "=" not in url):
+        return
+    try:
+        parts = urlsplit(url.strip())
+    except ValueError:
+        return
+    userinfo, at, _ = parts.netloc.rpartition("@")
+    if at and ":" in userinfo:
+        user, _, password = userinfo.partition(":")
+        if len(unquote(password)) >= MIN_SECRET_CHARS:
+            basic = f"{unquote(user)}:{unquote(password)}"
+            register_secret(password)
+            register_secret(unquote(password))
+            register_secret(userinfo)
+            register_secret(basic)
+            _add({base64.b64encode(basic.encode()).decode("ascii")})
+    for name, value in parse_qsl(parts.query):
+        if is_secret_param(name):
+            register_secret(value)
+
+
+def register_config_credentials(value: Any, key: str = "") -> None:
+    """Register the credentials a block's configuration holds, as the block is configured:
+    the credentials of every URL in it, string values under secret-looking keys, and the
+    values of sensitive headers in a ``headers`` mapping (whole, and their long pieces such
+    as a bearer token). A server that echoes one of them into another block's output, or
+    an error raised before the request is even made, then gives nothing away."""
+    if value is None:
+        return
+    if hasattr(value, "get_secret_value"):
+        register_secret(value)
+    elif isinstance(value, str):
+        if key and _secret_key(key):
+            register_secret(value)
+        elif "://" in value:
+            register_url_credentials(value)
+    elif isinstance(value, Mapping):
+        headers = bool(key) and bool(_HEADERS_KEY.search(key))
+        for name, item in value.items():
+            if headers and isinstance(item, str) and is_sensitive_header(str(name)):
+                for secret, floor in _header_secrets({str(name): item}):
+                    if len(secret) >= floor:
+                        register_secret(secret)
+            else:
+                register_config_credentials(item, str(name))
+    elif isinstance(value, list | tuple):
+        for item in value:
+            register_config_credentials(item)
+
+
+def scrub(text: str) -> str:
+    """``text`` with every registered secret value replaced by :data:`REDACTED`."""
+    for secret in _registry.values:
+        if secret in text:
+            text = text.replace(secret, REDACTED)
+    return text
+
+
+def forget_secrets() -> None:
+    """Empty the registry (tests use it so that one test's secrets do not mask another's)."""
+    with _registry.lock:
+        _registry.values = ()
 
 
 def _url_secrets(url: str) -> list[tuple[str, int]]:
@@ -221,12 +394,24 @@ class Redactor:
         the base64 of a basic-auth header) and secret query values, the values of
         sensitive ``headers`` (whole, and their long pieces such as a bearer token or a
         cookie's value), and any ``secrets`` given explicitly (an API key, kept whatever its
-        length; ``None`` and ``""`` are ignored)."""
+        length; ``None`` and ``""`` are ignored).
+
+        The request's credentials are also registered with the process's registry
+        (:func:`register_url_credentials`, :func:`register_secret`; short ones excepted), so
+        that every sink masks them, not only what this request's family logs: a server that
+        echoes a token into a body that a later block logs gives nothing away."""
         found = _url_secrets(url) if url else []
         found += _header_secrets(headers or {})
         keep = {secret for secret, floor in found if len(secret) >= floor}
-        keep |= {secret for secret in secrets if secret}
+        explicit = {secret for secret in secrets if secret}
+        keep |= explicit
         keep.discard("")
+        register_url_credentials(url)
+        for secret, floor in _header_secrets(headers or {}):
+            if len(secret) >= floor:
+                register_secret(secret)
+        for secret in explicit:
+            register_secret(secret)
         return cls(tuple(sorted(keep, key=len, reverse=True)))
 
     def text(self, text: str) -> str:

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from .errors import InvalidBlockConfig, PluginConflict, UnknownBlockType, is_runtime_code
 from .policy import DEFAULT_BACKOFF, Backoff, Policy, timeout_to_ms
+from .redaction import register_config_credentials
 
 if TYPE_CHECKING:
     from .context import RunContext
@@ -114,13 +115,18 @@ class BlockType:
         return True if self.writes_when is None else bool(self.writes_when(config))
 
     def configure(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
-        """Bind constructor arguments to the type's configuration, with defaults applied."""
+        """Bind constructor arguments to the type's configuration, with defaults applied.
+
+        Credentials in the configuration (URL userinfo, secret query values, sensitive
+        header values, values under secret-looking keys) are registered with the redactor
+        here, once, for every block of every family."""
         try:
             bound = self.signature.bind(*args, **kwargs)
         except TypeError as exc:
             raise InvalidBlockConfig(f"Block.{self.type_id}{self.signature}: {exc}") from None
         bound.apply_defaults()
         config = dict(bound.arguments)
+        register_config_credentials(config)
         if self.validate is not None:
             try:
                 self.validate(config)

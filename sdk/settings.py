@@ -6,7 +6,11 @@ the email family asks for ``settings.secret("SMTP_URL")``, the store for
 ``settings.secret("DB_URL")``. A name is read from the environment as
 ``ORCHESTRATOR_BLOCKS_<NAME>`` first, then from the config file as ``<name>`` in lower case.
 
-``repr(settings)`` shows names, never values: configuration often holds credentials.
+``repr(settings)`` shows names, never values: configuration often holds credentials. Every
+value read through :meth:`Settings.secret` (of a URL: its credentials), and the credentials
+of every URL read through :meth:`Settings.get`, are registered with the SDK's redactor, so
+no sink shows them. A
+block's own credentials are read with ``ctx.secret(name)`` (see :mod:`.credentials`).
 """
 
 from __future__ import annotations
@@ -18,6 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import SecretStr
+
+from .redaction import register_secret, register_url_credentials
 
 __all__ = ["ENV_PREFIX", "Settings"]
 
@@ -59,20 +65,31 @@ class Settings:
     def get(self, name: str, default: str | None = None) -> str | None:
         """``ORCHESTRATOR_BLOCKS_<NAME>``, else the file's ``<name>``, else ``default``.
 
-        Empty values count as unset. Non-string file values are returned as text.
+        Empty values count as unset. Non-string file values are returned as text. A URL's
+        credentials (``https://user:password@...``, ``?access_token=...``) are registered
+        with the redactor as it is read.
         """
         raw = self.env.get(ENV_PREFIX + name.upper())
-        if raw:
-            return raw
-        value = self.file.get(name.lower())
-        if value is None or value == "":
-            return default
-        return str(value)
+        if not raw:
+            value = self.file.get(name.lower())
+            if value is None or value == "":
+                return default
+            raw = str(value)
+        if "://" in raw:
+            register_url_credentials(raw)
+        return raw
 
     def secret(self, name: str) -> SecretStr | None:
-        """Like :meth:`get`, wrapped so it prints as ``**********`` wherever it travels."""
+        """Like :meth:`get`, wrapped so it prints as ``**********`` wherever it travels, and
+        registered with the redactor so that no log line, stored row or span shows it
+        either: the whole value, or for a URL (``SMTP_URL``, ``DB_URL``) its credentials
+        (the server's address stays readable in messages)."""
         raw = self.get(name)
-        return SecretStr(raw) if raw else None
+        if not raw:
+            return None
+        if "://" not in raw:
+            register_secret(raw)
+        return SecretStr(raw)
 
     def section(self, name: str) -> Mapping[str, Any]:
         """A nested mapping of the config file (``databases:``); empty when absent."""

@@ -4,6 +4,11 @@ Enable with ``pytest_plugins = ["orchestrator_blocks.sdk.testing"]`` in a ``conf
 It gives a real :class:`RunContext` whose log lines are captured, a runner that executes a
 block type through the real executor (retries and timeouts included), and
 :func:`check_block_type`, the contract every registered family must pass.
+
+The context sees only the environment it is given (``env=``): ``ctx.settings`` and
+``ctx.secret(name)`` never read the process environment, so a test decides exactly which
+settings and secrets a block has. Captured log lines pass through the same redactor as the
+kernel's sinks, so a test can assert that a block leaks no secret.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ import structlog
 from ._executor import Outcome, execute_block
 from .context import RunContext
 from .policy import Policy
+from .redaction import redact_mapping
 from .registry import BlockType, Registry, code_namespace
 from .services import Budget, Services
 from .settings import Settings
@@ -37,12 +43,12 @@ __all__ = [
 
 @dataclass
 class CapturedLogs:
-    """Every event logged through a test context, enriched like the kernel does."""
+    """Every event logged through a test context, enriched and redacted like the kernel does."""
 
     events: list[dict[str, Any]] = field(default_factory=list)
 
     def __call__(self, _logger: Any, method: str, event_dict: Any) -> Any:
-        event = dict(event_dict)
+        event = redact_mapping(dict(event_dict))
         event["level"] = method
         self.events.append(event)
         raise structlog.DropEvent
@@ -60,7 +66,10 @@ def make_context(
     logs: CapturedLogs | None = None,
     env: Mapping[str, str] | None = None,
 ) -> tuple[RunContext, CapturedLogs]:
-    """A real run context rooted at ``home`` with captured logs (no kernel involved)."""
+    """A real run context rooted at ``home`` with captured logs (no kernel involved).
+
+    Its settings hold ``env`` and the home and files root, nothing from ``os.environ``.
+    """
     captured = logs or CapturedLogs()
     logger = structlog.wrap_logger(
         structlog.ReturnLogger(),

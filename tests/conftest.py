@@ -8,13 +8,15 @@ from pathlib import Path
 import pytest
 
 from orchestrator_blocks.kernel.plugin_host import reset_default_host
+from orchestrator_blocks.sdk.redaction import forget_secrets
 
 pytest_plugins = ["orchestrator_blocks.sdk.testing"]
 
 
 @pytest.fixture(autouse=True)
 def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """Point ORCHESTRATOR_BLOCKS_HOME and FILES_ROOT at a temp dir; reset plugins after."""
+    """Point ORCHESTRATOR_BLOCKS_HOME and FILES_ROOT at a temp dir; reset plugins and the
+    registry of secret values after (one test's secrets must not mask another's output)."""
     home = tmp_path / "home"
     home.mkdir()
     files = tmp_path / "files"
@@ -27,6 +29,7 @@ def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[P
     reset_default_host()
     yield home
     reset_default_host()
+    forget_secrets()
 
 
 class CliResult:

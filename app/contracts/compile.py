@@ -53,6 +53,12 @@ def input_specs(contract: Contract) -> list[InputSpec]:
     return specs
 
 
+def _statement(sql: str) -> str:
+    """A statement as an error message quotes it: on one line, at most 200 characters."""
+    text = " ".join(sql.split())
+    return repr(text if len(text) <= 200 else text[:199] + "…")
+
+
 def _policy(
     block: Block, retry: RetryModel | None, timeout: str | float | None, where: str
 ) -> None:
@@ -229,10 +235,13 @@ def compile_contract(contract: Contract) -> Workflow:
                 one=q.one,
             )
         except OrchestratorError as exc:
-            raise ContractError(f"{where}: {exc}") from None
+            raise ContractError(f"{where}: {exc}: {_statement(q.sql)}") from None
         if block.block_type.is_write(block.config):
             reason = classify_statement(q.sql).reason
-            raise ContractError(f"{where}: context queries read; writes belong in steps ({reason})")
+            raise ContractError(
+                f"{where}: context queries read; writes belong in steps ({reason}): "
+                f"{_statement(q.sql)}"
+            )
         block.named(f"context_{name}")
         w.link(inputs, block)
         query_blocks.append(block)

@@ -12,7 +12,10 @@
   store *before* the run starts, so an event starts its workflow exactly once even across
   restarts (at most once if the process dies mid-run: the run is then visible as
   unfinished, never silently repeated). A ``hitl_approval`` workflow starts with the
-  approved proposal's inputs (plus ``_proposal_id``).
+  approved proposal's inputs (plus ``_proposal_id``), read from the store: the event only
+  says which proposal to look at. Unless that proposal's stored status is ``approved`` by
+  the configured approver (and the event is the approval's own), nothing starts and
+  ``trigger.refused`` is logged: a hand-recorded ``proposal.approved`` starts nothing.
 - **approvals** (:class:`ApprovalTrigger`): a run paused at a gate continues under its
   run_id once its proposal is decided, under the run's lease (one process wins the run; if
   it dies, recovery continues the run); proposals past their window are expired.
@@ -204,10 +207,13 @@ class EventTrigger:
                         continue
                     payload = dict(event.payload)
                     if spec_of(sub.served.workflow).trigger.kind == "hitl_approval":
-                        # The approved proposal's inputs are the run's inputs.
+                        proposal = await self._approved_proposal(name, event)
+                        if proposal is None:
+                            continue
+                        # The approved proposal's inputs (as stored) are the run's inputs.
                         payload = {
-                            **dict(event.payload.get("inputs") or {}),
-                            "_proposal_id": event.payload.get("proposal_id"),
+                            **dict(proposal.payload.get("inputs") or {}),
+                            "_proposal_id": proposal.id,
                         }
                     self.server.start(
                         sub.served,
@@ -215,6 +221,41 @@ class EventTrigger:
                         f"event {event.id}",
                         on_done=_remember(store, name, event.id),
                     )
+
+    async def _approved_proposal(self, name: str, event: Any) -> Any:
+        """The proposal ``event`` announces, if the store says the approver approved it;
+        else ``None``, with ``trigger.refused`` logged (the delivery stays claimed)."""
+        from ..approvals import APPROVED, configured_approver
+
+        store = self.server.store
+        assert store is not None
+        raw_id = event.payload.get("proposal_id")
+        proposal = None
+        if isinstance(raw_id, int) or (isinstance(raw_id, str) and raw_id.isdigit()):
+            proposal = await asyncio.to_thread(store.proposals.get, int(raw_id))
+        approver = configured_approver(self.server.settings)
+        if proposal is None:
+            why = "no such proposal"
+        elif proposal.status != APPROVED:
+            why = f"the proposal is {proposal.status}, not approved"
+        elif not approver or proposal.decided_by != approver:
+            why = f"it was not decided by the configured approver ({approver or 'none set'})"
+        elif event.idempotency_key != f"{APPROVED_EVENT}:{proposal.id}":
+            why = "the event is not the one the approval recorded"
+        else:
+            return proposal
+        self.server.log.warning(
+            "trigger.refused",
+            workflow_id=name,
+            origin="runtime",
+            event_id=event.id,
+            event_type=event.event_type,
+            proposal_id=raw_id,
+            stored_status=proposal.status if proposal is not None else None,
+            message=f"event {event.id} does not start {name}: {why}",
+        )
+        self.server.say(f"{name}: event {event.id} refused: {why}")
+        return None
 
     def _matches(self, sub: _Subscription, event: Any) -> bool:
         if sub.rule is None:

@@ -1,5 +1,11 @@
 """``proposed_actions`` (what waits for the approver) and ``outbound_email_log`` (what was
-sent, keyed for idempotency)."""
+sent, keyed for idempotency).
+
+A proposal's payload, its decision note and a send's error pass through the SDK's redactor
+like every other row (``records._json``): an input named like a secret (``api_token``) is
+stored masked, so a workflow an approval starts never receives it; credentials belong in
+``ctx.secret``, not in inputs.
+"""
 
 from __future__ import annotations
 
@@ -13,7 +19,7 @@ from sqlalchemy import Connection, and_, select, update
 from orchestrator_blocks.sdk.services import utc_now_iso
 
 from .engine import StoreEngine
-from .records import _json, insert_ignore
+from .records import _json, _text, insert_ignore
 from .schema import outbound_email_log, proposed_actions
 
 __all__ = ["OutboundLog", "Proposal", "Proposals", "SendRecord"]
@@ -128,7 +134,7 @@ class Proposals:
             result = conn.execute(
                 update(t)
                 .where(and_(t.c.id == proposal_id, t.c.status == PENDING))
-                .values(status=status, decided_by=by, decided_at=utc_now_iso(), note=note)
+                .values(status=status, decided_by=by, decided_at=utc_now_iso(), note=_text(note))
             )
             return bool(result.rowcount)
 
@@ -217,7 +223,7 @@ class OutboundLog:
 
     def finish(self, key: str, status: str, *, error: str | None = None) -> None:
         t = outbound_email_log
-        values: dict[str, Any] = {"status": status, "error": error}
+        values: dict[str, Any] = {"status": status, "error": _text(error)}
         if status == "sent":
             values["sent_at"] = utc_now_iso()
         self.engine.write(

@@ -2,6 +2,12 @@
 
 Every write is idempotent where the card asks for it (one run-log row and one ledger event
 per run, whatever retries happen), so a post action can simply be retried.
+
+Nothing secret is written: every JSON column goes through :func:`_json` and every free-text
+column through :func:`_text`, the SDK's redactor (registered secret values, URL credentials
+and, in JSON, values under secret-looking keys). The only exception is the data a verify
+check computes with later (its parameters and frozen facts): there a value under a key named
+``token`` may be what the check needs, so only registered secret values are scrubbed.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ from sqlalchemy import Connection, Table, and_, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from orchestrator_blocks.sdk import to_jsonable
+from orchestrator_blocks.sdk.redaction import redact_text, redact_value, scrub
 from orchestrator_blocks.sdk.services import utc_now_iso
 
 from .engine import StoreEngine
@@ -40,7 +47,28 @@ __all__ = [
 
 
 def _json(value: Any) -> str:
-    return json.dumps(to_jsonable(value), ensure_ascii=False, sort_keys=True)
+    """``value`` as the JSON text of a column, redacted (see the module docstring)."""
+    return json.dumps(redact_value(to_jsonable(value)), ensure_ascii=False, sort_keys=True)
+
+
+def _json_kept(value: Any) -> str:
+    """Like :func:`_json` for data computed with later: registered secret values only."""
+    return json.dumps(_scrubbed(to_jsonable(value)), ensure_ascii=False, sort_keys=True)
+
+
+def _scrubbed(value: Any) -> Any:
+    if isinstance(value, str):
+        return scrub(value)
+    if isinstance(value, Mapping):
+        return {k: _scrubbed(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_scrubbed(v) for v in value]
+    return value
+
+
+def _text(value: str | None) -> str | None:
+    """A free-text column (a narrative, a reason, an error) without secrets."""
+    return scrub(redact_text(value)) if value else value
 
 
 def insert_ignore(conn: Connection, table: Table, values: dict[str, Any], keys: list[str]) -> bool:
@@ -131,7 +159,7 @@ class RunLog:
         values = {
             "run_id": run_id,
             "workflow_type": workflow_type,
-            "narrative": narrative,
+            "narrative": _text(narrative),
             "tags": ",".join(tags),
             "created_at": utc_now_iso(),
         }
@@ -276,7 +304,7 @@ class KillSwitches:
         values = {
             "name": name,
             "engaged": engaged,
-            "reason": reason,
+            "reason": _text(reason),
             "updated_by": by,
             "updated_at": utc_now_iso(),
         }
@@ -365,8 +393,8 @@ class VerifyChecks:
             "status": "pending",
             "database": database,
             "sql_check": sql_check,
-            "params_json": _json(params),
-            "expectation_json": _json(expectation),
+            "params_json": _json_kept(params),
+            "expectation_json": _json_kept(expectation),
             "due_at": due_at,
             "timeout_ms": timeout_ms,
         }
@@ -398,7 +426,7 @@ class VerifyChecks:
                 .values(
                     status=status,
                     observed_json=_json(observed),
-                    message=message,
+                    message=_text(message),
                     checked_at=utc_now_iso(),
                 )
             )

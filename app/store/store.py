@@ -20,6 +20,7 @@ from sqlalchemy import Connection, text
 
 from orchestrator_blocks.sdk import Settings, SqlError
 from orchestrator_blocks.sdk.durable import Checkpoint, Heartbeat, RunClaim, RunRecord
+from orchestrator_blocks.sdk.redaction import register_url_credentials
 from orchestrator_blocks.sdk.sql import statement_writes
 
 from ..config import app_config
@@ -104,8 +105,10 @@ class Store:
 
 
 def store_url(settings: Settings) -> str:
+    """The store's SQLAlchemy URL; its credentials are registered with the redactor."""
     db_url = app_config(settings).db_url
     if db_url:
+        register_url_credentials(db_url)
         return normalize_url(db_url)
     return f"sqlite:///{settings.state_db}"
 
@@ -173,6 +176,8 @@ class Databases:
     def __init__(self, store: Store, settings: Settings) -> None:
         self._store = store
         self._urls = dict(app_config(settings).databases)
+        for url in self._urls.values():
+            register_url_credentials(url)
         self._engines: dict[str, StoreEngine] = {}
 
     def names(self) -> list[str]:

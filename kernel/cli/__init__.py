@@ -14,6 +14,7 @@ import sys
 import typer
 
 from orchestrator_blocks.sdk import OrchestratorError
+from orchestrator_blocks.sdk.redaction import redact_text, scrub
 
 from ..plugin_host import PluginHost, default_host
 from .common import UserError, err_console
@@ -43,7 +44,7 @@ def main(argv: list[str] | None = None) -> None:
     try:
         build_cli()(args=argv, prog_name="orchestrator-blocks")
     except (UserError, OrchestratorError) as exc:
-        err_console.print(f"error: {exc}", markup=False, highlight=False)
+        err_console.print(f"error: {scrub(redact_text(str(exc)))}", markup=False, highlight=False)
         sys.exit(getattr(exc, "exit_code", 2))
     except KeyboardInterrupt:
         err_console.print("interrupted")

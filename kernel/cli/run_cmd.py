@@ -10,6 +10,8 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from orchestrator_blocks.sdk.redaction import redact_value
+
 from .common import UserError, console, err_console, parse_inputs
 
 
@@ -72,7 +74,7 @@ def run_command(
 
 
 def print_run_summary(result, *, as_json: bool = False) -> None:  # type: ignore[no-untyped-def]
-    summary = result.summary()
+    summary = redact_value(result.summary())
     if as_json:
         console.print_json(json.dumps(summary, default=str))
         return
@@ -117,5 +119,6 @@ def print_run_summary(result, *, as_json: bool = False) -> None:  # type: ignore
             if not isinstance(final.payload, bytes)
             else f"<{len(final.payload)} bytes>"
         )
+        text = redact_value(text)
         console.print(f"output: {text if len(text) <= 300 else text[:300] + '…'}", markup=False)
     console.print(f"debug this run: orchestrator-blocks logs {result.run_id}")

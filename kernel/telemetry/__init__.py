@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator_blocks.sdk import Settings
+from orchestrator_blocks.sdk.redaction import redact_text, scrub
 from orchestrator_blocks.sdk.services import Tracing, utc_now_iso
 
 from .events import (
@@ -62,6 +63,7 @@ class Telemetry:
 
     def warn(self, message: str) -> None:
         """One operational warning: on stderr and in the JSON log (called from any thread)."""
+        message = scrub(redact_text(message))
         stderr_warning(message)
         if self.jsonl is not None:
             event: dict[str, Any] = {"event": "telemetry.warning", "level": "warning"}

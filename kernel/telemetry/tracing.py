@@ -14,6 +14,8 @@
   down, slow or refusing costs a run nothing: the first failure prints one warning (stderr
   and the JSON log), later batches are dropped for a while instead of retried, and the
   exit-time flush is bounded.
+* Every attribute, event attribute and error status passes through the SDK's redactor
+  before it reaches the span: an OTLP collector sees no more than the JSON log does.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from orchestrator_blocks.sdk import ErrorEnvelope
+from orchestrator_blocks.sdk.redaction import redact_text, redact_value, scrub
 from orchestrator_blocks.sdk.services import NoopTracing, Span, Tracing
 
 __all__ = ["OtelTracing", "build_tracing", "otel_config", "shutdown_all"]
@@ -55,12 +58,17 @@ def otel_config(env: Mapping[str, str] | None = None) -> tuple[tuple[str, str], 
     return tuple(sorted((k, v) for k, v in env.items() if k.startswith("OTEL_")))
 
 
-def _to_attr(value: Any) -> Any:
+def _to_attr(value: Any, key: str = "") -> Any:
     if value is None:
         return ""
+    value = redact_value(value, key)
     if isinstance(value, str | bool | int | float):
         return value
-    return str(value)
+    return scrub(redact_text(str(value)))
+
+
+def _attrs(attributes: Mapping[str, Any] | None) -> dict[str, Any]:
+    return {k: _to_attr(v, k) for k, v in (attributes or {}).items()}
 
 
 class _OtelSpan:
@@ -76,15 +84,16 @@ class _OtelSpan:
             self.trace_id = self.span_id = None
 
     def set_attribute(self, key: str, value: Any) -> None:
-        self._span.set_attribute(key, _to_attr(value))
+        self._span.set_attribute(key, _to_attr(value, key))
 
     def add_event(self, name: str, attributes: Mapping[str, Any] | None = None) -> None:
-        self._span.add_event(name, {k: _to_attr(v) for k, v in (attributes or {}).items()})
+        self._span.add_event(_to_attr(name), _attrs(attributes))
 
     def record_error(self, envelope: ErrorEnvelope) -> None:
         from opentelemetry.trace import Status, StatusCode
 
-        self._span.set_status(Status(StatusCode.ERROR, f"{envelope.code}: {envelope.message}"))
+        status = _to_attr(f"{envelope.code}: {envelope.message}")
+        self._span.set_status(Status(StatusCode.ERROR, status))
         self._span.set_attribute("error.code", envelope.code)
         self._span.set_attribute("error.origin", str(envelope.origin))
         self._span.set_attribute("error.domain", envelope.domain or "")
@@ -102,8 +111,8 @@ class OtelTracing:
     @contextmanager
     def span(self, name: str, attributes: Mapping[str, Any] | None = None) -> Iterator[Span]:
         with self._tracer.start_as_current_span(
-            name,
-            attributes={k: _to_attr(v) for k, v in (attributes or {}).items()},
+            _to_attr(name),
+            attributes=_attrs(attributes),
             record_exception=False,
             set_status_on_exception=False,
         ) as span:
@@ -126,7 +135,7 @@ class _GuardedExporter:
     def __init__(self, inner: Any, endpoint: str, warn: Callable[[str], None]) -> None:
         self._inner = inner
         self._endpoint = endpoint
-        self._warn = warn
+        self._warn = warn  # Telemetry.warn scrubs what it is given
         self._down_until = 0.0
         self._warned = False
         self._lock = threading.Lock()

@@ -2,7 +2,8 @@
 
 It accepts ``POST /v1/traces`` with an ``ExportTraceServiceRequest`` body (optionally
 gzip-compressed), decodes it with opentelemetry-proto and keeps every span as a plain dict
-(hex ids, attributes, status, events) for assertions.
+(hex ids, attributes, status, events) for assertions, and every decompressed body as
+received (``bodies``), for searching the raw payload.
 """
 
 from __future__ import annotations
@@ -69,6 +70,7 @@ def decode_request(body: bytes) -> list[ReceivedSpan]:
 class OtlpReceiver:
     def __init__(self) -> None:
         self.spans: list[ReceivedSpan] = []
+        self.bodies: list[bytes] = []
         self.requests = 0
         self._lock = threading.Lock()
         outer = self
@@ -91,6 +93,7 @@ class OtlpReceiver:
                 spans = decode_request(body)
                 with outer._lock:
                     outer.spans.extend(spans)
+                    outer.bodies.append(body)
                     outer.requests += 1
                 data = ExportTraceServiceResponse().SerializeToString()
                 self.send_response(200)

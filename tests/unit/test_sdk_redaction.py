@@ -4,12 +4,16 @@ input and exactly what may be shown of it."""
 from __future__ import annotations
 
 import base64
+import json
+import threading
+from urllib.parse import quote
 
 import pytest
 from pydantic import SecretStr
 
 from orchestrator_blocks.sdk import redaction
 from orchestrator_blocks.sdk.redaction import (
+    MIN_SECRET_CHARS,
     REDACTED,
     SNIPPET_CHARS,
     Redactor,
@@ -20,6 +24,10 @@ from orchestrator_blocks.sdk.redaction import (
     redact_text,
     redact_url,
     redact_value,
+    register_config_credentials,
+    register_secret,
+    register_url_credentials,
+    scrub,
 )
 
 R = REDACTED
@@ -27,9 +35,11 @@ R = REDACTED
 
 def test_the_public_surface_is_pinned():
     assert set(redaction.__all__) == {
+        "MIN_SECRET_CHARS",
         "REDACTED",
         "SNIPPET_CHARS",
         "Redactor",
+        "forget_secrets",
         "is_secret_key",
         "is_secret_param",
         "is_sensitive_header",
@@ -37,6 +47,10 @@ def test_the_public_surface_is_pinned():
         "redact_text",
         "redact_url",
         "redact_value",
+        "register_config_credentials",
+        "register_secret",
+        "register_url_credentials",
+        "scrub",
     }
     assert R == "**********" == str(SecretStr("x"))  # one mask, whatever masked it
 
@@ -105,6 +119,8 @@ def test_redact_url(url, shown):
         ("credentials", True),
         ("jwt", True),
         ("signature", True),
+        ("auth_header", True),
+        ("authHeader", True),
         ("total_tokens", False),
         ("max_tokens", False),
         ("keyword", False),
@@ -209,6 +225,14 @@ def test_redact_text(text, shown):
         ),
         ({"note": "see https://h/cb?code=abc"}, {"note": f"see https://h/cb?code={R}"}),
         ({"ai_key": SecretStr("sk-1"), "nested": [SecretStr("x")]}, {"ai_key": R, "nested": [R]}),
+        (
+            {"headers": {"X-Auth": "a1", "X-Custom-Signature": "s", "Accept": "text/csv"}},
+            {"headers": {"X-Auth": "a1", "X-Custom-Signature": R, "Accept": "text/csv"}},
+        ),
+        (
+            {"config": {"url": "https://bot:hunter2@h/x?access_token=t", "retries": 2}},
+            {"config": {"url": f"https://{R}@h/x?access_token={R}", "retries": 2}},
+        ),
     ],
 )
 def test_redact_mapping(data, shown):
@@ -311,3 +335,90 @@ def test_snippet_masks_before_it_cuts():
     assert len(snippet) == SNIPPET_CHARS and snippet.endswith("…")
     assert secret[:8] not in snippet  # the secret straddled the cut: no part of it is shown
     assert redactor.snippet("short") == "short"
+
+
+# -- the registry: secrets masked by value, wherever they turn up --------------------------
+
+CANARY = "cnry-7Hq2-Zx81-secret"
+
+
+def test_a_registered_secret_is_masked_in_every_string_redact_value_meets():
+    register_secret(SecretStr(CANARY))
+    data = {
+        "event": f"calling with {CANARY}",
+        "details": {"said": [f"echo: {CANARY}!"], "n": 3},
+        "error": ValueError(f"refused {CANARY}"),
+    }
+    shown = redact_value(data)
+    assert CANARY not in repr(shown)
+    assert shown == {
+        "event": f"calling with {R}",
+        "details": {"said": [f"echo: {R}!"], "n": 3},
+        "error": f"refused {R}",
+    }
+    assert scrub(f"a {CANARY} b") == f"a {R} b"
+
+
+def test_registered_forms_cover_encodings_a_secret_travels_in():
+    secret = 'pa ss/wo"rd+7'
+    register_secret(secret)
+    for form in (
+        quote(secret, safe=""),
+        base64.b64encode(secret.encode()).decode(),
+        json.dumps(secret)[1:-1],
+    ):
+        assert scrub(f"<{form}>") == f"<{R}>", form
+
+
+@pytest.mark.parametrize("value", ["admin", "12345", "", None, "   x    ", "      ", 123456])
+def test_short_values_are_masked_by_key_only(value):
+    register_secret(value)
+    assert len("admin") < MIN_SECRET_CHARS
+    text = "admin logged in with 12345 and x,        spaces 123456"
+    assert scrub(text) == text
+    assert redact_value({"password": "admin"}) == {"password": R}  # still masked by key
+
+
+def test_url_credentials_are_registered_but_not_a_bare_user_name():
+    register_url_credentials("https://bot:hunter2-pw@h/x?access_token=tok-123456&page=2")
+    register_url_credentials("postgresql+psycopg://postgres@127.0.0.1/postgres")
+    basic = base64.b64encode(b"bot:hunter2-pw").decode()
+    assert scrub(f"hunter2-pw / tok-123456 / Basic {basic}") == f"{R} / {R} / Basic {R}"
+    assert scrub("postgres on postgresql") == "postgres on postgresql"
+
+
+def test_a_request_redactor_registers_its_credentials_for_every_sink():
+    token = "tok-Request-00112233"
+    Redactor.for_request("https://h/", {"Authorization": f"Bearer {token}"}, secrets=["k1"])
+    assert scrub(f"echoed {token}") == f"echoed {R}"
+    assert scrub("k1 is short") == "k1 is short"
+
+
+def test_registering_from_many_threads_loses_nothing():
+    values = [f"thread-secret-{i:04d}" for i in range(200)]
+    threads = [threading.Thread(target=register_secret, args=(v,)) for v in values]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert scrub(" ".join(values)) == " ".join([R] * len(values))
+
+
+def test_a_secret_containing_another_is_masked_whole():
+    register_secret("abc123")
+    register_secret("abc123-longer")
+    assert scrub("abc123-longer and abc123") == f"{R} and {R}"
+
+
+def test_a_blocks_configuration_registers_its_credentials():
+    register_config_credentials(
+        {
+            "url": "https://bot:cfg-pw-1234@h/x?access_token=cfg-tok-5678",
+            "headers": {"Authorization": "Bearer cfg-bearer-9012", "Accept": "text/plain"},
+            "api_key": "cfg-key-3456",
+            "steps": [{"webhook": "https://h/?sig=cfg-sig-7890"}],
+            "retries": 2,
+        }
+    )
+    text = "cfg-pw-1234 cfg-tok-5678 cfg-bearer-9012 cfg-key-3456 cfg-sig-7890 text/plain"
+    assert scrub(text) == " ".join([R] * 5) + " text/plain"

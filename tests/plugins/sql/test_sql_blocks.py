@@ -1,8 +1,12 @@
-"""The SQL family asks the one classifier whether a statement writes: a DELETE behind a WITH
-is a write, so the approval rule holds it back, and a contract refuses it as context."""
+"""The SQL family asks the one classifier whether a statement writes: a write spelled as a
+CTE (``WITH ... DELETE``, ``WITH ... UPDATE ... RETURNING``), several statements in one
+string and a statement the parser cannot read are never reads, so at risk >= 3 they are
+refused before any approval, a contract refuses them as context queries naming them, and
+the table is intact afterwards."""
 
 from __future__ import annotations
 
+import json
 import textwrap
 from collections.abc import Callable
 from pathlib import Path
@@ -14,6 +18,14 @@ from orchestrator_blocks.app.contracts import ContractError, load_contract
 from orchestrator_blocks.sdk import InvalidBlockConfig
 
 CTE_DELETE = "WITH x AS (SELECT 1) DELETE FROM customers"
+CTE_UPDATE = "WITH x AS (SELECT 1) UPDATE customers SET plan = 'x' RETURNING *"
+MULTIPLE = "SELECT id FROM customers; DELETE FROM customers"
+UNPARSABLE = "UPDATE OR IGNORE customers SET plan = 'x'"  # SQLite runs it; the parser cannot
+DISGUISED = [
+    pytest.param(CTE_DELETE, id="with-delete"),
+    pytest.param(CTE_UPDATE, id="with-update-returning"),
+    pytest.param(UNPARSABLE, id="unparsable"),
+]
 
 
 @pytest.mark.parametrize("type_id", ["d1_query", "sql_query"])
@@ -41,35 +53,62 @@ def test_is_write_comes_from_the_classifier(
     assert block.block_type.is_write(block.config) is writes
 
 
-def test_a_delete_behind_a_with_is_held_back_by_the_approval_rule(
-    customer_rows: Callable[[], list[tuple]], original_customers: list[tuple]
+@pytest.mark.parametrize("sql", DISGUISED)
+def test_a_disguised_write_is_refused_before_any_approval(
+    sql: str, customer_rows: Callable[[], list[tuple]], original_customers: list[tuple]
 ) -> None:
-    w = ob.new_workflow("cte_delete").set_risk_level(3)
-    w.add(ob.Block.d1_query(CTE_DELETE))
+    w = ob.new_workflow("disguised_write").set_risk_level(4)
+    w.add(ob.Block.d1_query(sql))
     result = w.run()
     assert result.status == "failed"
     assert result.error.code == "runtime.approval_required"
+    assert result.events_of("block.started") == []  # refused before its first attempt
     assert customer_rows() == original_customers
 
 
-def test_a_contract_refuses_a_writing_context_query(
-    tmp_path: Path, customer_rows: Callable[[], list[tuple]], original_customers: list[tuple]
+def test_a_multi_statement_string_never_reaches_the_database(
+    customer_rows: Callable[[], list[tuple]], original_customers: list[tuple]
+) -> None:
+    w = ob.new_workflow("two_statements").set_risk_level(4)
+    with pytest.raises(InvalidBlockConfig, match="one statement per block"):
+        w.add(ob.Block.d1_query(MULTIPLE))
+    assert customer_rows() == original_customers
+
+
+@pytest.mark.parametrize(
+    ("sql", "why"),
+    [
+        pytest.param(CTE_DELETE, "WITH ... DELETE modifies data", id="with-delete"),
+        pytest.param(CTE_UPDATE, "WITH ... UPDATE modifies data", id="with-update-returning"),
+        pytest.param(MULTIPLE, "one statement per block", id="multiple"),
+        pytest.param(UNPARSABLE, "cannot be parsed", id="unparsable"),
+    ],
+)
+def test_a_contract_refuses_a_context_query_that_is_not_a_read(
+    tmp_path: Path,
+    customer_rows: Callable[[], list[tuple]],
+    original_customers: list[tuple],
+    sql: str,
+    why: str,
 ) -> None:
     contract = tmp_path / "sneaky.yaml"
     contract.write_text(
         textwrap.dedent(f"""
             workflow_type: sneaky
-            description: A context query that deletes (test contract).
-            risk_level: 1
+            description: A context query that writes (test contract).
+            risk_level: 3
             trigger: {{kind: manual}}
             context:
               everyone:
-                sql: {CTE_DELETE}
+                sql: {json.dumps(sql)}
                 tables: [customers]
         """)
     )
-    with pytest.raises(ContractError, match="context queries read"):
+    with pytest.raises(ContractError) as refused:
         load_contract(contract)
+    message = str(refused.value)
+    assert message.startswith("sneaky.yaml: context.everyone: ") and why in message
+    assert repr(sql) in message  # the offending statement, named
     assert customer_rows() == original_customers
 
 
