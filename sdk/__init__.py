@@ -1,8 +1,10 @@
 """The block SDK: the only package a plugin imports.
 
-Write a block type with :func:`block_type`, register it from a :func:`hookimpl` of
-``register_block_types``, raise :class:`BlockError` with one of your declared codes, and log
-through ``ctx.log``. Retries, timeouts, spans and log enrichment are the executor's job.
+Declare a :func:`family` (domain, :class:`Code` declarations with their retry dispositions,
+default policy) and its block types with ``@fam.block_type`` (or a lone :func:`block_type`),
+register them from a :func:`hookimpl` of ``register_block_types``, raise
+:class:`BlockError` with one of your declared codes, and log through ``ctx.log``. Retries,
+timeouts, spans and log enrichment are the executor's job.
 Services beyond the core (SQL databases, the send log, kill switches, approvals) are asked
 for by protocol: ``ctx.service(sdk.SendLog)``.
 
@@ -27,6 +29,7 @@ from .errors import (
     SqlError,
     StateStoreError,
 )
+from .family import Code, Family, family
 from .hookspecs import hookimpl
 from .policy import Backoff, Policy
 from .registry import BlockType, Registry, SideEffect, block_type
@@ -42,8 +45,10 @@ __all__ = [
     "BlockError",
     "BlockType",
     "Bytes",
+    "Code",
     "Empty",
     "ErrorEnvelope",
+    "Family",
     "GraphInvalid",
     "InvalidBlockConfig",
     "Json",
@@ -70,6 +75,7 @@ __all__ = [
     "Value",
     "as_value",
     "block_type",
+    "family",
     "hookimpl",
     "to_jsonable",
 ]

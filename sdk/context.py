@@ -15,6 +15,7 @@ from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from .errors import ErrorEnvelope
+from .policy import Policy
 from .services import Clock, Services
 from .settings import Settings
 
@@ -53,6 +54,10 @@ class RunContext:
     parent_run_id: str | None = None
     error: ErrorEnvelope | None = None
     run: RunView | None = None
+    policy: Policy | None = None
+    """The effective policy of the running attempt (``None`` outside the executor): a block
+    can read ``ctx.policy.backoff.cap_ms`` to fail fast on a ``Retry-After`` it would
+    never wait for, or compare ``ctx.attempt`` with ``ctx.policy.max_attempts``."""
 
     def evolve(self, **changes: Any) -> RunContext:
         """A copy with some fields changed (the original is never modified)."""

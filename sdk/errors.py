@@ -224,7 +224,9 @@ class BlockError(Exception):
 
     The domain is the raising block type's domain; ``code`` should be one the type declared
     (``http.auth.401``). ``retry_disposition`` decides whether the executor retries it:
-    only ``backoff`` and ``immediate`` are retried, within the block's policy.
+    only ``backoff`` and ``immediate`` are retried, within the block's policy. Left out,
+    it is the disposition the type declared for ``code`` (``never`` for an undeclared one);
+    ``disposition_given`` says whether the raise chose one.
     ``retry_after_ms`` (e.g. from an HTTP ``Retry-After``) raises the next backoff delay,
     never above the policy's cap. ``cause`` carries a nested envelope (child workflows).
     """
@@ -234,7 +236,7 @@ class BlockError(Exception):
         code: str,
         message: str,
         *,
-        retry_disposition: RetryDisposition | str = RetryDisposition.NEVER,
+        retry_disposition: RetryDisposition | str | None = None,
         severity: Severity | str = Severity.ERROR,
         provider_status: int | str | None = None,
         details: Mapping[str, Any] | None = None,
@@ -246,7 +248,8 @@ class BlockError(Exception):
         super().__init__(f"{code}: {message}")
         self.code = code
         self.message = message
-        self.retry_disposition = RetryDisposition(retry_disposition)
+        self.disposition_given = retry_disposition is not None
+        self.retry_disposition = RetryDisposition(retry_disposition or RetryDisposition.NEVER)
         self.severity = Severity(severity)
         self.provider_status = provider_status
         self.details: dict[str, Any] = dict(details or {})

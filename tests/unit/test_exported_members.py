@@ -43,8 +43,10 @@ SDK = [
     "BlockError",
     "BlockType",
     "Bytes",
+    "Code",
     "Empty",
     "ErrorEnvelope",
+    "Family",
     "GraphInvalid",
     "InvalidBlockConfig",
     "Json",
@@ -71,6 +73,7 @@ SDK = [
     "Value",
     "as_value",
     "block_type",
+    "family",
     "hookimpl",
     "to_jsonable",
 ]
