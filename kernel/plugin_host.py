@@ -16,7 +16,8 @@ from __future__ import annotations
 import importlib.metadata
 import inspect
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,6 +41,7 @@ __all__ = [
     "LoadFailure",
     "PluginHost",
     "default_host",
+    "hosting",
     "register_plugin",
     "reset_default_host",
 ]
@@ -90,7 +92,8 @@ class PluginHost:
         if load_entry_points:
             self.load_entry_points()
 
-    def load_entry_points(self) -> None:
+    def load_entry_points(self, only: Iterable[str] | None = None) -> None:
+        """Register the group's entry points (``only``: just those names)."""
         from stevedore import ExtensionManager  # imported lazily: keeps `--help` fast
 
         sources = _entry_point_sources()
@@ -112,7 +115,10 @@ class PluginHost:
             invoke_on_load=False,
             on_load_failure_callback=on_failure,
         )
+        wanted = None if only is None else set(only)
         for ext in sorted(manager.extensions, key=lambda e: e.name):
+            if wanted is not None and ext.name not in wanted:
+                continue
             source = sources.get((ext.name, ext.entry_point.value), "(unknown distribution)")
             self._register(
                 ext.plugin, name=ext.name, source=source, target=ext.entry_point.value, strict=False
@@ -244,6 +250,20 @@ def reset_default_host() -> None:
     global _default
     with _default_lock:
         _default = None
+
+
+@contextmanager
+def hosting(host: PluginHost) -> Iterator[PluginHost]:
+    """Make ``host`` the process-wide host inside the block (the testing kit's runs with
+    only chosen plugins registered); the previous one comes back after."""
+    global _default
+    with _default_lock:
+        previous, _default = _default, host
+    try:
+        yield host
+    finally:
+        with _default_lock:
+            _default = previous
 
 
 def register_plugin(plugin: Any, name: str | None = None) -> None:

@@ -12,7 +12,7 @@ from typing import Any
 
 from orchestrator_blocks.sdk import Empty, RunContext, Settings, StateStoreError, Value, as_value
 from orchestrator_blocks.sdk.errors import STATE_STORE_WRITE_FAILED
-from orchestrator_blocks.sdk.services import Budget, ChildOutcome, Services
+from orchestrator_blocks.sdk.services import Budget, ChildOutcome, Clock, Services
 
 from .config import load_settings
 from .ids import new_run_id
@@ -73,8 +73,10 @@ async def run_workflow(
     run_id: str | None = None,
     settings: Settings | None = None,
     host: PluginHost | None = None,
+    clock: Clock | None = None,
 ) -> RunResult:
-    """Run ``workflow`` once as a root run (what ``Workflow.run_async`` calls)."""
+    """Run ``workflow`` once as a root run (what ``Workflow.run_async`` calls); ``host``
+    and ``clock`` replace the process-wide host and the system clock (the testing kit)."""
     if timeout_ms is not None and (not isinstance(timeout_ms, int) or timeout_ms <= 0):
         raise ValueError(f"timeout_ms must be a positive int or None, got {timeout_ms!r}")
     plan = workflow.plan()
@@ -83,6 +85,7 @@ async def run_workflow(
     store, store_problem = _open_store(host, settings)
     services = Services(
         settings=settings,
+        clock=clock,
         tracing=telemetry_for(settings).tracing,
         budget=Budget(plan.iteration_budget),
         child_runner=_run_child,

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import base64
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, MutableMapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, unquote, unquote_plus, urlsplit, urlunsplit
@@ -36,6 +36,7 @@ __all__ = [
     "is_secret_key",
     "is_secret_param",
     "is_sensitive_header",
+    "redact_event",
     "redact_mapping",
     "redact_text",
     "redact_url",
@@ -166,6 +167,34 @@ def redact_value(value: Any, key: str = "") -> Any:
 def redact_mapping(data: Mapping[str, Any]) -> dict[str, Any]:
     """A copy of ``data`` with :func:`redact_value` applied to every entry, recursively."""
     return {k: redact_value(v, str(k)) for k, v in data.items()}
+
+
+_PLAIN = frozenset({str, int, float, bool, type(None)})
+_secret_key_cache: dict[str, bool] = {}
+
+
+def _is_secret_key_cached(key: str) -> bool:
+    known = _secret_key_cache.get(key)
+    if known is None:
+        known = _secret_key_cache[key] = is_secret_key(key)
+    return known
+
+
+def redact_event(event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    """Mask, in place, what a log event must not carry: the engine's redaction of every
+    event (the kernel's log pipeline and the testing kit's captured logs both call it).
+
+    Plain values pass untouched unless they are strings holding a URL or sit under a
+    secret-looking key; mappings, lists, tuples and secret objects go through
+    :func:`redact_value`. Built for the hot path: most events hold only plain values.
+    """
+    for key, value in event_dict.items():
+        if value is None or value.__class__ in _PLAIN:
+            if value.__class__ is str and ("://" in value or _is_secret_key_cached(key)):
+                event_dict[key] = redact_value(value, key)
+        elif isinstance(value, Mapping | list | tuple) or hasattr(value, "get_secret_value"):
+            event_dict[key] = redact_value(value, key)
+    return event_dict
 
 
 def _url_secrets(url: str) -> list[tuple[str, int]]:

@@ -11,14 +11,13 @@ and a child run's events also reach its parent's collectors.
 from __future__ import annotations
 
 import contextvars
-from collections.abc import Callable, Iterator, Mapping, MutableMapping
+from collections.abc import Callable, Iterator, MutableMapping
 from contextlib import contextmanager
 from typing import Any
 
 import structlog
-from pydantic import SecretStr
 
-from orchestrator_blocks.sdk.redaction import is_secret_key, redact_value
+from orchestrator_blocks.sdk.redaction import redact_event, redact_value
 from orchestrator_blocks.sdk.services import utc_now_iso
 
 __all__ = [
@@ -51,30 +50,12 @@ _sinks: contextvars.ContextVar[tuple[EventSink, ...]] = contextvars.ContextVar(
 
 redact = redact_value
 
-_secret_key_cache: dict[str, bool] = {}
-
-
-def _is_secret_key(key: str) -> bool:
-    known = _secret_key_cache.get(key)
-    if known is None:
-        known = _secret_key_cache[key] = is_secret_key(key)
-    return known
-
 
 def _enrich(_logger: Any, method: str, event_dict: MutableMapping[str, Any]) -> Any:
     if "ts" not in event_dict:
         event_dict["ts"] = utc_now_iso()
     event_dict["level"] = "warning" if method == "warn" else method
-    for key, value in event_dict.items():
-        if value is None or value.__class__ in _PLAIN:
-            if value.__class__ is str and ("://" in value or _is_secret_key(key)):
-                event_dict[key] = redact(value, key)
-        elif isinstance(value, SecretStr | Mapping | list | tuple):
-            event_dict[key] = redact(value, key)
-    return event_dict
-
-
-_PLAIN = frozenset({str, int, float, bool, type(None)})
+    return redact_event(event_dict)
 
 
 def _dispatch(_logger: Any, _method: str, event_dict: MutableMapping[str, Any]) -> Any:
