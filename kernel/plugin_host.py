@@ -33,7 +33,7 @@ from orchestrator_blocks.sdk import (
     Settings,
     hookspecs,
 )
-from orchestrator_blocks.sdk.errors import PluginConflict
+from orchestrator_blocks.sdk.errors import PluginConflict, UnknownBlockType
 from orchestrator_blocks.sdk.run import FinishedRun
 
 __all__ = [
@@ -159,11 +159,18 @@ class PluginHost:
     def register(self, plugin: Any, name: str | None = None) -> None:
         """Register a plugin object or module now (notebooks, tests, embedding apps).
 
-        Raises ``pluggy.PluginValidationError`` for a malformed plugin, whatever its hook
-        raises, and :class:`PluginConflict` if it claims a type id another plugin provides.
+        Idempotent for an object already registered (re-running a notebook cell). Raises
+        ``pluggy.PluginValidationError`` for a malformed plugin, whatever its hook raises,
+        and :class:`PluginConflict` (one line) when another object is registered under the
+        same name or the plugin claims a type id another plugin provides.
         """
         plugin_name = name or getattr(plugin, "__name__", None) or f"plugin-{id(plugin):x}"
         source = f"{plugin_name} (registered at run time)"
+        if self.pm.is_registered(plugin):
+            return
+        taken = self.pm.get_plugin(plugin_name)
+        if taken is not None:
+            raise PluginConflict.for_name(plugin_name, _describe(taken), _describe(plugin))
         conflicts_before = dict(self.registry.conflicts)
         self._register(plugin, name=plugin_name, source=source, target=plugin_name, strict=True)
         for type_id, sources in self.registry.conflicts.items():
@@ -174,7 +181,15 @@ class PluginHost:
         return iter(self.registry)
 
     def get(self, type_id: str) -> BlockType:
-        return self.registry.get(type_id)
+        """The type ``type_id``; :class:`UnknownBlockType` also names plugins that failed."""
+        try:
+            return self.registry.get(type_id)
+        except UnknownBlockType as exc:
+            if not self.failures:
+                raise
+            failed = ", ".join(f"{f.name} ({f.reason})" for f in self.failures)
+            hint = f"plugins that failed to load: {failed}"
+            raise UnknownBlockType(type_id, exc.installed, hint) from None
 
     # -- the run-level hooks, for the runtime ---------------------------------------------
 
@@ -264,6 +279,10 @@ def hosting(host: PluginHost) -> Iterator[PluginHost]:
     finally:
         with _default_lock:
             _default = previous
+
+
+def _describe(plugin: Any) -> str:
+    return f"{type(plugin).__name__} {getattr(plugin, '__name__', None) or hex(id(plugin))}"
 
 
 def register_plugin(plugin: Any, name: str | None = None) -> None:

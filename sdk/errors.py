@@ -25,6 +25,7 @@ its own codes next to its blocks.
 from __future__ import annotations
 
 import copy
+import difflib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -134,26 +135,45 @@ class UnknownBlockType(OrchestratorError, AttributeError):
     def __init__(self, type_id: str, installed: list[str], hint: str | None = None) -> None:
         self.type_id = type_id
         self.installed = sorted(installed)
-        msg = (
-            f"unknown block type {type_id!r}; installed types: "
-            f"{', '.join(self.installed) or '(none)'}"
-        )
+        self.suggestions = difflib.get_close_matches(type_id, self.installed, n=3, cutoff=0.75)
+        msg = f"unknown block type {type_id!r}"
+        if self.suggestions:
+            msg += f" (did you mean {' or '.join(map(repr, self.suggestions))}?)"
+        msg += f"; installed types: {', '.join(self.installed) or '(none)'}"
         if hint:
             msg += f". {hint}"
         super().__init__(msg)
 
 
 class PluginConflict(OrchestratorError):
-    """Two plugins claim the same block type id."""
+    """Two plugins claim the same block type id, or the same plugin name.
+
+    ``type_id`` is ``None`` for a name conflict (``register_plugin`` of a different object
+    under a name already taken); ``sources`` names both sides.
+    """
 
     code = "plugin.conflict"
 
-    def __init__(self, type_id: str, first: str, second: str) -> None:
+    def __init__(
+        self, type_id: str | None, first: str, second: str, *, message: str | None = None
+    ) -> None:
         self.type_id = type_id
         self.sources = (first, second)
         super().__init__(
-            f"block type {type_id!r} is provided by both {first} and {second}; "
+            message
+            or f"block type {type_id!r} is provided by both {first} and {second}; "
             "uninstall one of them or rename the type in your plugin"
+        )
+
+    @classmethod
+    def for_name(cls, name: str, first: str, second: str) -> PluginConflict:
+        """A different plugin object under a name another plugin is registered as."""
+        return cls(
+            None,
+            first,
+            second,
+            message=f"a plugin named {name!r} is already registered ({first}); {second} is a "
+            "different object: pass register_plugin(..., name=...) to keep both",
         )
 
 
