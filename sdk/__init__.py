@@ -9,8 +9,9 @@ Services beyond the core (SQL databases, the send log, kill switches, approvals)
 for by protocol: ``ctx.service(sdk.SendLog)``.
 
 Submodules for more specialised needs: :mod:`.hookspecs` (every hook), :mod:`.testing` (the
-pytest plugin for block authors), :mod:`.rules` (safe rule expressions), :mod:`.inputs`
-(declared run inputs), :mod:`.errors` (the whole error hierarchy).
+pytest plugin for block authors), :mod:`.scaffold` (what ``plugins new`` writes),
+:mod:`.rules` (safe rule expressions), :mod:`.inputs` (declared run inputs), :mod:`.errors`
+(the whole error hierarchy).
 """
 
 from __future__ import annotations

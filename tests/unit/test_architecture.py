@@ -64,8 +64,8 @@ def test_importing_the_sdk_imports_no_kernel_app_or_plugin_module() -> None:
     assert {m for m in loaded if m.split(".")[0] in heavy} == set()
 
 
-@pytest.mark.parametrize("module", ["testing"])
-def test_the_test_kit_imports_no_kernel(module: str) -> None:
+@pytest.mark.parametrize("module", ["testing", "scaffold"])
+def test_the_test_kit_and_the_scaffold_import_no_kernel(module: str) -> None:
     """The kit reaches the kernel by name only when a test runs a whole workflow."""
     loaded = _modules_after(f"import orchestrator_blocks.sdk.{module}")
     ours = {m for m in loaded if m.startswith("orchestrator_blocks.")}
