@@ -4,7 +4,8 @@ Declare a :func:`family` (domain, :class:`Code` declarations with their retry di
 default policy) and its block types with ``@fam.block_type`` (or a lone :func:`block_type`),
 register them from a :func:`hookimpl` of ``register_block_types``, raise
 :class:`BlockError` with one of your declared codes, and log through ``ctx.log``. Retries,
-timeouts, spans and log enrichment are the executor's job.
+timeouts, spans and log enrichment are the executor's job. ``docs/plugins.md`` is the
+reference.
 Services beyond the core (SQL databases, the send log, kill switches, approvals) are asked
 for by protocol: ``ctx.service(sdk.SendLog)``.
 
