@@ -2,9 +2,10 @@
 
     orchestrator-blocks run examples/custom_block.py
 
-`lead_score` is declared exactly as a plugin would declare it (domain, codes, default
-policy) and registered at run time with `ob.register_plugin`; packaged as a distribution
-with an entry point (see contrib_blocks/chat_webhook) it would be found automatically.
+`lead_score` is declared exactly as a plugin would declare it (a family: domain, codes with
+their retry disposition, default policy) and registered at run time with
+`ob.register_plugin`; packaged as a distribution with an entry point (`orchestrator-blocks
+plugins new`, or see contrib_blocks/chat_webhook) it would be found automatically.
 """
 
 from __future__ import annotations
@@ -13,14 +14,19 @@ import orchestrator_blocks as ob
 from orchestrator_blocks import sdk
 
 NO_DATA = "lead_score.no_data"
+LEADS = sdk.family(
+    "lead_score",
+    codes=[sdk.Code(NO_DATA, "never", "there were no accounts to score")],
+    timeout=5,
+)
 
 
-@sdk.block_type("lead_score", domain="custom:lead_score", codes=[NO_DATA], timeout=5, retries=0)
+@LEADS.block_type("lead_score")
 async def lead_score(ctx: sdk.RunContext, value: sdk.Value, *, threshold: int = 3) -> sdk.Value:
     """Score trial accounts by activity; keep those at or above `threshold`."""
     accounts = value.json() or []
     if not accounts:
-        raise sdk.BlockError(NO_DATA, "no accounts to score", retry_disposition="never")
+        raise sdk.BlockError(NO_DATA, "no accounts to score")  # declared: never retried
     scored = [{**a, "score": a["logins"] + 2 * a["invites"]} for a in accounts]
     hot = [a for a in scored if a["score"] >= threshold]
     ctx.log.info("lead_score.scored", accounts=len(scored), hot=len(hot), threshold=threshold)
@@ -30,7 +36,7 @@ async def lead_score(ctx: sdk.RunContext, value: sdk.Value, *, threshold: int = 
 class _Plugin:
     @sdk.hookimpl
     def register_block_types(self, registry: sdk.Registry) -> None:
-        registry.add(lead_score)
+        registry.add(LEADS)
 
 
 ob.register_plugin(_Plugin(), name="example-lead-score")

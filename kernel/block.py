@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from datetime import timedelta
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from orchestrator_blocks.sdk import Backoff, BlockType, Policy
 from orchestrator_blocks.sdk.policy import timeout_to_ms
@@ -40,19 +40,23 @@ class BlockId(str):
 
 
 class _BlockMeta(type):
-    def __getattr__(cls, type_id: str) -> Callable[..., Block]:
-        if type_id.startswith("_"):
-            raise AttributeError(type_id)
-        block_type = default_host().get(type_id)
+    # Hidden from type checkers: ``ob.Block`` is typed by a generated stub of the built-in
+    # types, so a misspelt type is an error there; ``Block.of`` is the typed dynamic form.
+    if not TYPE_CHECKING:
 
-        def construct(*args: Any, **config: Any) -> Block:
-            return Block(block_type, *args, **config)
+        def __getattr__(cls, type_id: str) -> Callable[..., Block]:
+            if type_id.startswith("_"):
+                raise AttributeError(type_id)
+            block_type = default_host().get(type_id)
 
-        construct.__name__ = type_id
-        construct.__qualname__ = f"Block.{type_id}"
-        construct.__doc__ = block_type.description
-        construct.__signature__ = block_type.signature  # type: ignore[attr-defined]
-        return construct
+            def construct(*args: Any, **config: Any) -> Block:
+                return Block(block_type, *args, **config)
+
+            construct.__name__ = type_id
+            construct.__qualname__ = f"Block.{type_id}"
+            construct.__doc__ = block_type.description
+            construct.__signature__ = block_type.signature
+            return construct
 
     def __dir__(cls) -> list[str]:
         return sorted(set(super().__dir__()) | set(default_host().registry.type_ids()))

@@ -16,7 +16,8 @@ from __future__ import annotations
 import importlib.metadata
 import inspect
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,7 +33,7 @@ from orchestrator_blocks.sdk import (
     Settings,
     hookspecs,
 )
-from orchestrator_blocks.sdk.errors import PluginConflict
+from orchestrator_blocks.sdk.errors import PluginConflict, UnknownBlockType
 from orchestrator_blocks.sdk.run import FinishedRun
 
 __all__ = [
@@ -40,6 +41,7 @@ __all__ = [
     "LoadFailure",
     "PluginHost",
     "default_host",
+    "hosting",
     "register_plugin",
     "reset_default_host",
 ]
@@ -90,7 +92,8 @@ class PluginHost:
         if load_entry_points:
             self.load_entry_points()
 
-    def load_entry_points(self) -> None:
+    def load_entry_points(self, only: Iterable[str] | None = None) -> None:
+        """Register the group's entry points (``only``: just those names)."""
         from stevedore import ExtensionManager  # imported lazily: keeps `--help` fast
 
         sources = _entry_point_sources()
@@ -112,7 +115,10 @@ class PluginHost:
             invoke_on_load=False,
             on_load_failure_callback=on_failure,
         )
+        wanted = None if only is None else set(only)
         for ext in sorted(manager.extensions, key=lambda e: e.name):
+            if wanted is not None and ext.name not in wanted:
+                continue
             source = sources.get((ext.name, ext.entry_point.value), "(unknown distribution)")
             self._register(
                 ext.plugin, name=ext.name, source=source, target=ext.entry_point.value, strict=False
@@ -153,11 +159,18 @@ class PluginHost:
     def register(self, plugin: Any, name: str | None = None) -> None:
         """Register a plugin object or module now (notebooks, tests, embedding apps).
 
-        Raises ``pluggy.PluginValidationError`` for a malformed plugin, whatever its hook
-        raises, and :class:`PluginConflict` if it claims a type id another plugin provides.
+        Idempotent for an object already registered (re-running a notebook cell). Raises
+        ``pluggy.PluginValidationError`` for a malformed plugin, whatever its hook raises,
+        and :class:`PluginConflict` (one line) when another object is registered under the
+        same name or the plugin claims a type id another plugin provides.
         """
         plugin_name = name or getattr(plugin, "__name__", None) or f"plugin-{id(plugin):x}"
         source = f"{plugin_name} (registered at run time)"
+        if self.pm.is_registered(plugin):
+            return
+        taken = self.pm.get_plugin(plugin_name)
+        if taken is not None:
+            raise PluginConflict.for_name(plugin_name, _describe(taken), _describe(plugin))
         conflicts_before = dict(self.registry.conflicts)
         self._register(plugin, name=plugin_name, source=source, target=plugin_name, strict=True)
         for type_id, sources in self.registry.conflicts.items():
@@ -168,7 +181,15 @@ class PluginHost:
         return iter(self.registry)
 
     def get(self, type_id: str) -> BlockType:
-        return self.registry.get(type_id)
+        """The type ``type_id``; :class:`UnknownBlockType` also names plugins that failed."""
+        try:
+            return self.registry.get(type_id)
+        except UnknownBlockType as exc:
+            if not self.failures:
+                raise
+            failed = ", ".join(f"{f.name} ({f.reason})" for f in self.failures)
+            hint = f"plugins that failed to load: {failed}"
+            raise UnknownBlockType(type_id, exc.installed, hint) from None
 
     # -- the run-level hooks, for the runtime ---------------------------------------------
 
@@ -244,6 +265,24 @@ def reset_default_host() -> None:
     global _default
     with _default_lock:
         _default = None
+
+
+@contextmanager
+def hosting(host: PluginHost) -> Iterator[PluginHost]:
+    """Make ``host`` the process-wide host inside the block (the testing kit's runs with
+    only chosen plugins registered); the previous one comes back after."""
+    global _default
+    with _default_lock:
+        previous, _default = _default, host
+    try:
+        yield host
+    finally:
+        with _default_lock:
+            _default = previous
+
+
+def _describe(plugin: Any) -> str:
+    return f"{type(plugin).__name__} {getattr(plugin, '__name__', None) or hex(id(plugin))}"
 
 
 def register_plugin(plugin: Any, name: str | None = None) -> None:

@@ -60,7 +60,6 @@ from orchestrator_blocks.sdk.services import (
 from .durable import Lease, restored_outcome
 from .plugin_host import PluginHost
 from .result import RunResult
-from .run_view import RunViewMixin
 from .telemetry import get_logger, installed_sinks, sinks_installed, telemetry_for
 from .workflow import Plan
 
@@ -81,7 +80,7 @@ def _run_event(status: RunStatus) -> str:
     return "run.started" if status is RunStatus.RUNNING else f"run.{status}"
 
 
-class Run(RunViewMixin):
+class Run:
     """One run in progress: its state, its scheduler, and the ``sdk.RunView`` hooks see."""
 
     def __init__(
@@ -101,6 +100,12 @@ class Run(RunViewMixin):
         self.host = host
         self.lease = lease
         self.restored: dict[str, Checkpoint] = {}
+        # What hooks see (sdk.RunView).
+        self.workflow_id, self.source, self.traits = plan.workflow_id, plan.source, plan.traits
+        self.parent_run_id = parent.run_id if parent else None
+        self.settings = services.settings
+        self.run_attempt = lease.attempt if lease is not None else 1
+        self.previous_owner = lease.claim.previous_owner if lease is not None else None
         self.guarded = host.has_guards
         self.run_id = run_id
         self.services = services
@@ -137,17 +142,20 @@ class Run(RunViewMixin):
             )
         self.log.info(_run_event(status), status=str(status), **fields)
 
-    def _runtime_envelope(self, code: str, message: str, **details: Any) -> ErrorEnvelope:
+    def _runtime_envelope(
+        self, code: str, message: str, block_id: str | None = None, **details: Any
+    ) -> ErrorEnvelope:
+        """A failure the runtime owns: of the run, or of a block a guard refused (manual)."""
         return ErrorEnvelope(
             origin=Origin.RUNTIME,
             domain=None,
             code=code,
             message=message,
-            retry_disposition=RetryDisposition.NEVER,
-            severity=Severity.ERROR,
+            retry_disposition=RetryDisposition.MANUAL if block_id else RetryDisposition.NEVER,
+            severity=Severity.WARN if block_id else Severity.ERROR,
             workflow_id=self.plan.workflow_id,
             run_id=self.run_id,
-            block_id=None,
+            block_id=block_id,
             attempt=0,
             ts=utc_now_iso(),
             details=details,
@@ -370,19 +378,8 @@ class Run(RunViewMixin):
 
     def _refuse(self, ctx: RunContext, refusal: Refusal) -> Outcome:
         """A block a guard does not let start (fail closed, never retried)."""
-        env = ErrorEnvelope(
-            origin=Origin.RUNTIME,
-            domain=None,
-            code=refusal.code,
-            message=refusal.message,
-            retry_disposition=RetryDisposition.MANUAL,
-            severity=Severity.WARN,
-            workflow_id=ctx.workflow_id,
-            run_id=ctx.run_id,
-            block_id=ctx.block_id,
-            attempt=0,
-            ts=utc_now_iso(),
-            details=refusal.details,
+        env = self._runtime_envelope(
+            refusal.code, refusal.message, ctx.block_id or "?", **refusal.details
         )
         self.log.warning(
             "block.failed",

@@ -22,7 +22,7 @@ from orchestrator_blocks.sdk import (
 )
 from orchestrator_blocks.sdk.durable import RunMode, RunRecord, RunRefused
 from orchestrator_blocks.sdk.errors import STATE_STORE_WRITE_FAILED
-from orchestrator_blocks.sdk.services import Budget, ChildOutcome, Services
+from orchestrator_blocks.sdk.services import Budget, ChildOutcome, Clock, Services
 
 from .config import load_settings
 from .durable import Lease, lease_seconds, owner_id
@@ -85,6 +85,7 @@ async def run_workflow(
     settings: Settings | None = None,
     host: PluginHost | None = None,
     mode: RunMode = "new",
+    clock: Clock | None = None,
 ) -> RunResult:
     """Run ``workflow`` once as a root run (what ``Workflow.run_async`` calls).
 
@@ -92,7 +93,8 @@ async def run_workflow(
     ``run_id`` from its checkpoints (after a pause or a crash), ``mode="retry"`` starts a new
     attempt of a failed or partial run, reusing what succeeded; both use the run's stored
     input. They raise ``RunOwned`` when another live process holds the run and
-    ``RunRefused`` when it cannot be continued as asked (nothing runs then).
+    ``RunRefused`` when it cannot be continued as asked (nothing runs then). ``host`` and
+    ``clock`` replace the process-wide host and the system clock (the testing kit).
     """
     if timeout_ms is not None and (not isinstance(timeout_ms, int) or timeout_ms <= 0):
         raise ValueError(f"timeout_ms must be a positive int or None, got {timeout_ms!r}")
@@ -123,6 +125,7 @@ async def run_workflow(
             input = lease.claim.input
     services = Services(
         settings=settings,
+        clock=clock,
         tracing=telemetry_for(settings).tracing,
         budget=Budget(plan.iteration_budget),
         child_runner=_run_child,

@@ -20,9 +20,12 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from orchestrator_blocks.app.card import Workflow, new_workflow
+
+    # Type checkers see a ``Block`` with a typed constructor per built-in block type
+    # (generated); at run time it is the kernel's class, which resolves any installed type.
+    from orchestrator_blocks.app.typed_block import Block
     from orchestrator_blocks.kernel import (
         DEFAULT_ITERATION_BUDGET,
-        Block,
         BlockId,
         RunResult,
         register_plugin,

@@ -1,16 +1,19 @@
 """The block SDK: the only package a plugin imports.
 
-Write a block type with :func:`block_type`, register it from a :func:`hookimpl` of
-``register_block_types``, raise :class:`BlockError` with one of your declared codes, and log
-through ``ctx.log``; read credentials with ``ctx.secret(name)``. Retries, timeouts, spans
-and log enrichment are the executor's job.
+Declare a :func:`family` (domain, :class:`Code` declarations with their retry dispositions,
+default policy) and its block types with ``@fam.block_type`` (or a lone :func:`block_type`),
+register them from a :func:`hookimpl` of ``register_block_types``, raise
+:class:`BlockError` with one of your declared codes, log through ``ctx.log`` and read
+credentials with ``ctx.secret(name)``. Retries, timeouts, spans and log enrichment are the
+executor's job. ``docs/plugins.md`` is the reference.
 Services beyond the core (SQL databases, the send log, kill switches, approvals) are asked
 for by protocol: ``ctx.service(sdk.SendLog)``.
 
 Submodules for more specialised needs: :mod:`.hookspecs` (every hook), :mod:`.testing` (the
-pytest plugin for block authors), :mod:`.rules` (safe rule expressions), :mod:`.inputs`
-(declared run inputs), :mod:`.errors` (the whole error hierarchy), :mod:`.redaction` (the one
-redactor), :mod:`.credentials` (where ``ctx.secret`` looks).
+pytest plugin for block authors), :mod:`.scaffold` (what ``plugins new`` writes),
+:mod:`.rules` (safe rule expressions), :mod:`.inputs` (declared run inputs), :mod:`.errors`
+(the whole error hierarchy), :mod:`.redaction` (the one redactor), :mod:`.credentials`
+(where ``ctx.secret`` looks).
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from .errors import (
     SqlError,
     StateStoreError,
 )
+from .family import Code, Family, family
 from .hookspecs import hookimpl
 from .policy import Backoff, Policy
 from .registry import BlockType, Registry, SideEffect, block_type
@@ -46,8 +50,10 @@ __all__ = [
     "BlockError",
     "BlockType",
     "Bytes",
+    "Code",
     "Empty",
     "ErrorEnvelope",
+    "Family",
     "FanOutItems",
     "GraphInvalid",
     "InsecureSecretsFile",
@@ -77,6 +83,7 @@ __all__ = [
     "Value",
     "as_value",
     "block_type",
+    "family",
     "hookimpl",
     "to_jsonable",
 ]

@@ -75,6 +75,9 @@ def envelope_from_exception(
         runtime = is_runtime_code(exc.code)
         if not runtime and exc.code not in block_type.codes:
             details["undeclared_code"] = True
+        disposition = exc.retry_disposition
+        if not exc.disposition_given:
+            disposition = block_type.disposition_of(exc.code) or disposition
         if exc.retry_after_ms is not None:
             details.setdefault("retry_after_ms", exc.retry_after_ms)
         return ErrorEnvelope(
@@ -82,7 +85,7 @@ def envelope_from_exception(
             domain=None if runtime else block_type.domain,
             code=exc.code,
             message=exc.message,
-            retry_disposition=exc.retry_disposition,
+            retry_disposition=disposition,
             severity=exc.severity,
             provider_status=exc.provider_status,
             details=details,
@@ -97,7 +100,7 @@ def envelope_from_exception(
             domain=block_type.domain if own else None,
             code=code,
             message=f"attempt {ctx.attempt} exceeded the block timeout of {policy.timeout_ms} ms",
-            retry_disposition=RetryDisposition.BACKOFF,
+            retry_disposition=block_type.timeout_retry,
             severity=Severity.ERROR,
             details={"timeout_ms": policy.timeout_ms, "block_type": block_type.type_id},
             **base,
@@ -168,7 +171,9 @@ async def execute_block(
     """Run one block to a terminal outcome under its policy.
 
     Retries happen only for ``backoff``/``immediate`` dispositions and at most
-    ``policy.retries`` times; each attempt is bounded by ``policy.timeout_ms``. The
+    ``policy.retries`` times; each attempt is bounded by ``policy.timeout_ms`` and sees
+    ``policy`` as ``ctx.policy``. A ``BlockError`` raised without a disposition gets the one
+    its type declared for the code; a timed-out attempt gets the type's ``timeout_retry``. The
     function returns instead of raising for block failures; it lets through
     ``asyncio.CancelledError`` (run timeout or cancellation) and
     :class:`IterationBudgetExceeded`.
@@ -188,6 +193,7 @@ async def execute_block(
             services.budget.spend()
             actx = ctx.evolve(
                 attempt=attempt,
+                policy=policy,
                 ts=utc_now_iso(services.clock.now()),
                 trace_id=span.trace_id,
                 span_id=span.span_id,

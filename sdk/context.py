@@ -18,6 +18,7 @@ from pydantic import SecretStr
 
 from .credentials import read_secret
 from .errors import ErrorEnvelope
+from .policy import Policy
 from .services import Clock, Services
 from .settings import Settings
 
@@ -56,6 +57,10 @@ class RunContext:
     parent_run_id: str | None = None
     error: ErrorEnvelope | None = None
     run: RunView | None = None
+    policy: Policy | None = None
+    """The effective policy of the running attempt (``None`` outside the executor): a block
+    can read ``ctx.policy.backoff.cap_ms`` to fail fast on a ``Retry-After`` it would
+    never wait for, or compare ``ctx.attempt`` with ``ctx.policy.max_attempts``."""
 
     def evolve(self, **changes: Any) -> RunContext:
         """A copy with some fields changed (the original is never modified)."""

@@ -27,6 +27,7 @@ its own codes next to its blocks.
 from __future__ import annotations
 
 import copy
+import difflib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -140,26 +141,45 @@ class UnknownBlockType(OrchestratorError, AttributeError):
     def __init__(self, type_id: str, installed: list[str], hint: str | None = None) -> None:
         self.type_id = type_id
         self.installed = sorted(installed)
-        msg = (
-            f"unknown block type {type_id!r}; installed types: "
-            f"{', '.join(self.installed) or '(none)'}"
-        )
+        self.suggestions = difflib.get_close_matches(type_id, self.installed, n=3, cutoff=0.75)
+        msg = f"unknown block type {type_id!r}"
+        if self.suggestions:
+            msg += f" (did you mean {' or '.join(map(repr, self.suggestions))}?)"
+        msg += f"; installed types: {', '.join(self.installed) or '(none)'}"
         if hint:
             msg += f". {hint}"
         super().__init__(msg)
 
 
 class PluginConflict(OrchestratorError):
-    """Two plugins claim the same block type id."""
+    """Two plugins claim the same block type id, or the same plugin name.
+
+    ``type_id`` is ``None`` for a name conflict (``register_plugin`` of a different object
+    under a name already taken); ``sources`` names both sides.
+    """
 
     code = "plugin.conflict"
 
-    def __init__(self, type_id: str, first: str, second: str) -> None:
+    def __init__(
+        self, type_id: str | None, first: str, second: str, *, message: str | None = None
+    ) -> None:
         self.type_id = type_id
         self.sources = (first, second)
         super().__init__(
-            f"block type {type_id!r} is provided by both {first} and {second}; "
+            message
+            or f"block type {type_id!r} is provided by both {first} and {second}; "
             "uninstall one of them or rename the type in your plugin"
+        )
+
+    @classmethod
+    def for_name(cls, name: str, first: str, second: str) -> PluginConflict:
+        """A different plugin object under a name another plugin is registered as."""
+        return cls(
+            None,
+            first,
+            second,
+            message=f"a plugin named {name!r} is already registered ({first}); {second} is a "
+            "different object: pass register_plugin(..., name=...) to keep both",
         )
 
 
@@ -243,7 +263,9 @@ class BlockError(Exception):
 
     The domain is the raising block type's domain; ``code`` should be one the type declared
     (``http.auth.401``). ``retry_disposition`` decides whether the executor retries it:
-    only ``backoff`` and ``immediate`` are retried, within the block's policy.
+    only ``backoff`` and ``immediate`` are retried, within the block's policy. Left out,
+    it is the disposition the type declared for ``code`` (``never`` for an undeclared one);
+    ``disposition_given`` says whether the raise chose one.
     ``retry_after_ms`` (e.g. from an HTTP ``Retry-After``) raises the next backoff delay,
     never above the policy's cap. ``cause`` carries a nested envelope (child workflows).
     """
@@ -253,7 +275,7 @@ class BlockError(Exception):
         code: str,
         message: str,
         *,
-        retry_disposition: RetryDisposition | str = RetryDisposition.NEVER,
+        retry_disposition: RetryDisposition | str | None = None,
         severity: Severity | str = Severity.ERROR,
         provider_status: int | str | None = None,
         details: Mapping[str, Any] | None = None,
@@ -265,7 +287,8 @@ class BlockError(Exception):
         super().__init__(f"{code}: {message}")
         self.code = code
         self.message = message
-        self.retry_disposition = RetryDisposition(retry_disposition)
+        self.disposition_given = retry_disposition is not None
+        self.retry_disposition = RetryDisposition(retry_disposition or RetryDisposition.NEVER)
         self.severity = Severity(severity)
         self.provider_status = provider_status
         self.details: dict[str, Any] = dict(details or {})

@@ -96,14 +96,16 @@ def register_block_types(registry: Registry) -> None:
 
     Historic: called for every plugin as it is registered, whenever that is (entry points
     at the first use of the plugin host; ``register_plugin`` right away). Each type carries
-    its domain, its domain codes and its default policy (see :func:`block_type`). A type
-    id another plugin already registered is a conflict naming both distributions.
+    its domain, its domain codes with their retry dispositions and its default policy,
+    usually inherited from its family (see :func:`~orchestrator_blocks.sdk.family`);
+    ``registry.add`` takes a type or a whole family. A type id another plugin already
+    registered is a conflict naming both distributions.
 
     Example::
 
         @sdk.hookimpl
         def register_block_types(registry):
-            registry.add(lead_score)
+            registry.add(GITHUB)  # every type declared with @GITHUB.block_type
     """
 
 

@@ -36,7 +36,7 @@ import functools
 import json
 import re
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, MutableMapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, quote, quote_plus, unquote, unquote_plus, urlsplit, urlunsplit
@@ -50,6 +50,7 @@ __all__ = [
     "is_secret_key",
     "is_secret_param",
     "is_sensitive_header",
+    "redact_event",
     "redact_mapping",
     "redact_text",
     "redact_url",
@@ -339,6 +340,22 @@ def forget_secrets() -> None:
     """Empty the registry (tests use it so that one test's secrets do not mask another's)."""
     with _registry.lock:
         _registry.values = ()
+
+
+_NOT_TEXT = frozenset({int, float, bool, type(None)})
+
+
+def redact_event(event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    """Mask, in place, what a log event must not carry: the engine's redaction of every
+    event (the kernel's log pipeline and the testing kit's captured logs both call it).
+
+    Numbers, booleans and ``None`` pass untouched; every other value goes through
+    :func:`redact_value` (secret-looking keys, URL credentials, registered secret values).
+    """
+    for key, value in event_dict.items():
+        if value.__class__ not in _NOT_TEXT:
+            event_dict[key] = redact_value(value, key)
+    return event_dict
 
 
 def _url_secrets(url: str) -> list[tuple[str, int]]:

@@ -22,6 +22,8 @@ def register_commands(cli: CommandLine) -> None:
     from .serve_cmd import serve_command
     from .store_cmd import events_app, kill_app, reflexion_app, verify_app
 
+    _extend_plugins_group()
+
     cli.command("logs")(logs_command)
     cli.add_typer(runs_app, name="runs")
     cli.add_typer(approvals_app, name="approvals")
@@ -35,3 +37,16 @@ def register_commands(cli: CommandLine) -> None:
     cli.add_typer(events_app, name="events")
     cli.add_typer(reflexion_app, name="reflexion")
     cli.add_typer(verify_app, name="verify")
+
+
+def _extend_plugins_group() -> None:
+    """``plugins show`` and ``plugins new`` join the kernel's ``plugins`` group (once)."""
+    from orchestrator_blocks.kernel.cli.plugins_cmd import plugins_app
+
+    from .plugins_more import new_plugin, show_plugin
+
+    present = {c.name for c in plugins_app.registered_commands}
+    if "show" not in present:
+        plugins_app.command("show")(show_plugin)
+    if "new" not in present:
+        plugins_app.command("new")(new_plugin)

@@ -181,7 +181,7 @@ def compile_contract(contract: Contract) -> Workflow:
     if c.reflexion_enabled or "reflexion" in c.post_actions:
         w.enable_reflexion(*(c.tags or [c.workflow_type]))
 
-    inputs = Block.contract_inputs(specs=specs).named("inputs")
+    inputs = Block.of("contract_inputs", specs=specs).named("inputs")
     if c.trigger.kind == "cron":
         try:
             trigger = Block.of("cron", c.trigger.schedule).named("trigger")
@@ -205,7 +205,7 @@ def compile_contract(contract: Contract) -> Workflow:
         except RuleError as exc:
             raise ContractError(str(exc)) from None
 
-    context = Block.contract_context(names=["inputs", *c.context]).named("context")
+    context = Block.of("contract_context", names=["inputs", *c.context]).named("context")
     query_blocks = []
     for name, q in c.context.items():
         where = f"context.{name}"
@@ -253,7 +253,7 @@ def compile_contract(contract: Contract) -> Workflow:
     if c.preconditions:
         rules = [p.model_dump(include={"name", "rule", "severity"}) for p in c.preconditions]
         try:
-            pre = Block.precondition(rules=rules, names=["inputs", *c.context]).named(
+            pre = Block.of("precondition", rules=rules, names=["inputs", *c.context]).named(
                 "preconditions"
             )
         except OrchestratorError as exc:

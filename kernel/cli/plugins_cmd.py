@@ -1,4 +1,7 @@
-"""``orchestrator-blocks plugins list``: what block types are installed, and from where."""
+"""``orchestrator-blocks plugins list``: the installed block types and the plugins that failed.
+
+The app adds ``plugins show`` and ``plugins new`` to this group (``register_commands``).
+"""
 
 from __future__ import annotations
 
@@ -10,32 +13,42 @@ from rich.table import Table
 
 from .common import console
 
-plugins_app = typer.Typer(help="Inspect installed block plugins.", no_args_is_help=True)
+plugins_app = typer.Typer(
+    help="Inspect installed block plugins, or start one.", no_args_is_help=True
+)
+
+
+__all__ = ["effects_text", "plugins_app", "policy_text"]
+
+
+def policy_text(card: dict[str, Any]) -> str:
+    timeout = "none" if card["timeout_ms"] is None else f"{card['timeout_ms'] / 1000:g}s"
+    lines = [f"timeout {timeout}", f"retries {card['retries']}"]
+    return "\n".join([*lines, card["backoff"]] if card["backoff"] else lines)
+
+
+def effects_text(card: dict[str, Any]) -> str:
+    lines = [f"{e['system']} {e['resource']}: {e['action']}" for e in card["side_effects"]]
+    return "\n".join([*lines, f"writes: {card['writes']}"])
+
+
+def _codes(card: dict[str, Any]) -> str:
+    return "\n".join(f"{c['code']} ({c['retry'] or 'undeclared'})" for c in card["code_table"])
 
 
 @plugins_app.command("list")
 def list_plugins(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON, not a table.")] = False,
 ) -> None:
-    """List block types (domain, default policy, source distribution) and load failures."""
+    """List block types (family, codes and whether each is retried, default policy, side
+    effects, source distribution) and the plugins that failed to load."""
     from orchestrator_blocks.kernel.plugin_host import default_host
 
     host = default_host()
-    rows: list[dict[str, Any]] = []
-    for bt in sorted(host.block_types(), key=lambda b: b.type_id):
-        pol = bt.default_policy
-        rows.append(
-            {
-                "type_id": bt.type_id,
-                "domain": bt.domain,
-                "timeout_ms": pol.timeout_ms,
-                "retries": pol.retries,
-                "backoff": pol.backoff.describe() if pol.retries else None,
-                "codes": sorted(bt.codes),
-                "source": host.registry.source_of(bt.type_id),
-                "description": bt.description,
-            }
-        )
+    rows = [
+        {**bt.card(), "source": host.registry.source_of(bt.type_id)}
+        for bt in sorted(host.block_types(), key=lambda b: b.type_id)
+    ]
     failures = [
         {"name": f.name, "target": f.target, "source": f.source, "reason": f.reason}
         for f in host.failures
@@ -46,19 +59,14 @@ def list_plugins(
             json.dumps({"block_types": rows, "failures": failures, "conflicts": conflicts})
         )
         return
-    table = Table(title="Block types")
-    for col in ("type", "domain", "timeout", "retries", "backoff", "source"):
-        table.add_column(col, no_wrap=col in ("type", "domain"))
+    table = Table(title="Block types", show_lines=True)
+    for col in ("type", "family", "codes (retried?)", "default policy", "side effects", "source"):
+        table.add_column(col, no_wrap=col in ("type", "codes (retried?)"))
     for r in rows:
-        timeout = "none" if r["timeout_ms"] is None else f"{r['timeout_ms'] / 1000:g}s"
-        table.add_row(
-            r["type_id"],
-            r["domain"],
-            timeout,
-            str(r["retries"]),
-            r["backoff"] or "n/a",
-            r["source"],
-        )
+        family = r["family"] or "-"
+        if family != r["domain"]:
+            family += f"\n{r['domain']}"
+        table.add_row(r["type_id"], family, _codes(r), policy_text(r), effects_text(r), r["source"])
     console.print(table)
     for tid, srcs in conflicts.items():
         console.print(f"[red]conflict[/red]: {tid} is provided by {' and '.join(srcs)}")

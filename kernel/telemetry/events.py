@@ -17,7 +17,7 @@ from typing import Any
 
 import structlog
 
-from orchestrator_blocks.sdk.redaction import redact_value
+from orchestrator_blocks.sdk.redaction import redact_event, redact_value
 from orchestrator_blocks.sdk.services import utc_now_iso
 
 __all__ = [
@@ -49,7 +49,6 @@ _sinks: contextvars.ContextVar[tuple[EventSink, ...]] = contextvars.ContextVar(
 )
 
 redact = redact_value
-_PLAIN = frozenset({int, float, bool, type(None)})
 
 
 def _enrich(_logger: Any, method: str, event_dict: MutableMapping[str, Any]) -> Any:
@@ -62,10 +61,7 @@ def _enrich(_logger: Any, method: str, event_dict: MutableMapping[str, Any]) -> 
     if "ts" not in event_dict:
         event_dict["ts"] = utc_now_iso()
     event_dict["level"] = "warning" if method == "warn" else method
-    for key, value in event_dict.items():
-        if value.__class__ not in _PLAIN:
-            event_dict[key] = redact(value, key)
-    return event_dict
+    return redact_event(event_dict)
 
 
 def _dispatch(_logger: Any, _method: str, event_dict: MutableMapping[str, Any]) -> Any:

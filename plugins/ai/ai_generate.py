@@ -31,17 +31,16 @@ from orchestrator_blocks.sdk.redaction import Redactor, redact_url
 from .classify import PHRASES, provider_message
 from .codes import (
     BOUNDARY_CODES,
-    CODES,
     DOMAIN,
+    FAMILY,
     INVALID_REQUEST,
     INVALID_RESPONSE,
     NOT_CONFIGURED,
-    TIMEOUT,
 )
 
 COMPLETIONS_PATH = "/chat/completions"
 INPUT_PLACEHOLDER = "{input}"
-DEFAULT_BACKOFF = sdk.Backoff.exponential(2_000, 2.0, jitter=0.2, cap_ms=30_000)
+DEFAULT_BACKOFF = FAMILY.policy.backoff
 
 
 def _bad_config(message: str) -> sdk.InvalidBlockConfig:
@@ -182,16 +181,7 @@ def _completion(
     return content, meta
 
 
-@sdk.block_type(
-    "ai_generate",
-    domain=DOMAIN,
-    codes=CODES,
-    timeout=120,
-    retries=2,
-    backoff=DEFAULT_BACKOFF,
-    timeout_code=TIMEOUT,
-    validate=_validate,
-)
+@FAMILY.block_type("ai_generate", validate=_validate)
 async def ai_generate(
     ctx: sdk.RunContext,
     value: sdk.Value,

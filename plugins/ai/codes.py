@@ -27,6 +27,7 @@ without access to the model), and a status below 400 that is not 2xx is an inval
 
 from __future__ import annotations
 
+from orchestrator_blocks import sdk
 from orchestrator_blocks.sdk.http import HttpCodes
 
 DOMAIN = "ai"
@@ -52,4 +53,24 @@ BOUNDARY_CODES = HttpCodes(
     rate_limited=RATE_LIMITED,
     server_error=PROVIDER_5XX,
     unexpected=INVALID_RESPONSE,
+)
+
+FAMILY = sdk.family(
+    "ai",
+    domain=DOMAIN,
+    codes=[
+        sdk.Code(AUTH, "never", "the provider answered 401 or 403 (bad or missing key)"),
+        sdk.Code(RATE_LIMITED, "backoff", "the provider answered 429 (Retry-After honoured)"),
+        sdk.Code(TIMEOUT, "backoff", "the attempt outlived the timeout, or httpx timed out"),
+        sdk.Code(PROVIDER_5XX, "backoff", "the provider answered a 5xx"),
+        sdk.Code(INVALID_RESPONSE, "never", "not JSON, or no choices[0].message.content text"),
+        sdk.Code(INVALID_REQUEST, "never", "another 4xx; an input that is not text; bad config"),
+        sdk.Code(UNREACHABLE, "backoff", "refused, reset or dropped before an answer"),
+        sdk.Code(NOT_CONFIGURED, "never", "no endpoint URL or model, or one that cannot be used"),
+    ],
+    timeout=120,
+    retries=2,
+    backoff=sdk.Backoff.exponential(2_000, 2.0, jitter=0.2, cap_ms=30_000),
+    timeout_code=TIMEOUT,
+    description="text from an OpenAI-compatible chat-completions endpoint",
 )

@@ -18,6 +18,17 @@ FAILED = "child_workflow.failed"
 TIMEOUT = "child_workflow.timeout"
 INVALID = "child_workflow.invalid"
 CODES = (FAILED, TIMEOUT, INVALID)
+FAMILY = sdk.family(
+    "child_workflow",
+    domain=DOMAIN,
+    codes=[
+        sdk.Code(FAILED, "backoff", "the child run failed; its envelope is the cause"),
+        sdk.Code(TIMEOUT, "backoff", "the child run outlived the block's timeout"),
+        sdk.Code(INVALID, "never", "the child workflow's graph is invalid"),
+    ],
+    timeout_code=TIMEOUT,
+    description="a whole workflow used as one block",
+)
 
 
 def _validate(config: Mapping[str, Any]) -> None:
@@ -41,13 +52,8 @@ def _writes(config: Mapping[str, Any]) -> bool:
         return True
 
 
-@sdk.block_type(
+@FAMILY.block_type(
     "child_workflow",
-    domain=DOMAIN,
-    codes=CODES,
-    timeout=None,
-    retries=0,
-    timeout_code=TIMEOUT,
     side_effects=[sdk.SideEffect("Workflow", "child run", "run")],
     writes_when=_writes,
     validate=_validate,

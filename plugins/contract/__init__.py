@@ -11,10 +11,9 @@ from __future__ import annotations
 
 from orchestrator_blocks import sdk
 
-from .blocks import BLOCK_TYPES
+from .blocks import FAMILY
 
 
 @sdk.hookimpl
 def register_block_types(registry: sdk.Registry) -> None:
-    for block_type in BLOCK_TYPES:
-        registry.add(block_type)
+    registry.add(FAMILY)

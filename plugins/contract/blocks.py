@@ -17,6 +17,16 @@ BLOCKED = "precondition.blocked"
 INVALID = "precondition.invalid"
 SEVERITIES = ("block", "warn")
 
+FAMILY = sdk.family(
+    "contract",
+    domain="precondition",
+    codes=[
+        sdk.Code(BLOCKED, "never", "a severity: block rule is false: nothing was written"),
+        sdk.Code(INVALID, "never", "a rule cannot be evaluated on this context"),
+    ],
+    description="the blocks a declarative workflow contract compiles into",
+)
+
 
 def _validate_inputs_config(config: dict[str, Any]) -> None:
     specs = config["specs"]
@@ -25,10 +35,13 @@ def _validate_inputs_config(config: dict[str, Any]) -> None:
     config["specs"] = list(specs)
 
 
-@sdk.block_type(
+@FAMILY.block_type(
     "contract_inputs",
     domain="inputs",
-    codes=[INPUTS_MISSING, INPUTS_INVALID],
+    codes=[
+        sdk.Code(INPUTS_MISSING, "never", "a required input was not given"),
+        sdk.Code(INPUTS_INVALID, "never", "an input does not match its declared type"),
+    ],
     validate=_validate_inputs_config,
 )
 def contract_inputs(
@@ -55,8 +68,11 @@ def _validate_names(config: dict[str, Any]) -> None:
     config["names"] = list(names)
 
 
-@sdk.block_type(
-    "contract_context", domain="context", codes=[CONTEXT_INVALID], validate=_validate_names
+@FAMILY.block_type(
+    "contract_context",
+    domain="context",
+    codes=[sdk.Code(CONTEXT_INVALID, "never", "one output per name was expected")],
+    validate=_validate_names,
 )
 def contract_context(ctx: sdk.RunContext, value: sdk.Value, names: list[str]) -> sdk.Value:
     """Gather the outputs of its predecessors (inputs first, then each context query) into
@@ -112,9 +128,7 @@ def _validate_rules(config: dict[str, Any]) -> None:
     config["rules"] = parsed
 
 
-@sdk.block_type(
-    "precondition", domain="precondition", codes=[BLOCKED, INVALID], validate=_validate_rules
-)
+@FAMILY.block_type("precondition", validate=_validate_rules)
 async def precondition(
     ctx: sdk.RunContext,
     value: sdk.Value,

@@ -21,7 +21,7 @@ from typing import Any
 
 from orchestrator_blocks import sdk
 
-from .codes import CODES, DOMAIN, INVALID_EXPRESSION, RUNTIME_ERROR
+from .codes import FAMILY, INVALID_EXPRESSION, RUNTIME_ERROR
 from .schedule import next_fire, problem
 
 __all__ = ["FIRE_TIME_SERVICE", "cron"]
@@ -83,15 +83,7 @@ def _now(ctx: sdk.RunContext) -> datetime:
     return now.replace(tzinfo=UTC) if now.utcoffset() is None else now
 
 
-@sdk.block_type(
-    "cron",
-    domain=DOMAIN,
-    codes=CODES,
-    timeout=None,
-    retries=0,
-    validate=_validate,
-    next_fire=next_fire,
-)
+@FAMILY.block_type("cron", validate=_validate, next_fire=next_fire)
 def cron(ctx: sdk.RunContext, value: sdk.Value, expr: str) -> sdk.Value:
     """Trigger on a cron schedule; output the firing time as ``Text`` (ISO 8601, UTC).
 

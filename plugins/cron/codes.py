@@ -15,7 +15,19 @@ code                           disposition  when
 
 from __future__ import annotations
 
+from orchestrator_blocks import sdk
+
 DOMAIN = "cron"
 INVALID_EXPRESSION = "cron.invalid_expression"
 RUNTIME_ERROR = "cron.runtime_error"
 CODES = (INVALID_EXPRESSION, RUNTIME_ERROR)
+
+FAMILY = sdk.family(
+    "cron",
+    domain=DOMAIN,
+    codes=[
+        sdk.Code(INVALID_EXPRESSION, "never", "the expression does not parse or can never fire"),
+        sdk.Code(RUNTIME_ERROR, "never", "the run was handed a firing time that is not usable"),
+    ],
+    description="the trigger block of scheduled workflows",
+)

@@ -9,12 +9,10 @@ from orchestrator_blocks import sdk
 from orchestrator_blocks.sdk.errors import STATE_STORE_WRITE_FAILED
 
 from .codes import (
-    CODES,
     DEFAULT_SENDER,
-    DOMAIN,
+    FAMILY,
     SMTP_FROM_SETTING,
     SMTP_URL_SETTING,
-    TIMEOUT,
     UNKNOWN_OUTCOME,
 )
 from .message import Outgoing, check_config, compose
@@ -23,14 +21,8 @@ from .transport import parse_smtp_url, send_smtp, write_outbox
 __all__ = ["BLOCK_TYPES", "send_email"]
 
 
-@sdk.block_type(
+@FAMILY.block_type(
     "send_email",
-    domain=DOMAIN,
-    codes=CODES,
-    timeout=30,
-    retries=3,
-    backoff=sdk.Backoff.exponential(1_000, 2.0, jitter=0.2, cap_ms=30_000),
-    timeout_code=TIMEOUT,
     side_effects=[sdk.SideEffect("Email", "recipients", "send")],
     validate=check_config,
 )

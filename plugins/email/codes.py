@@ -31,12 +31,15 @@ code                        disposition  when
 
 from __future__ import annotations
 
+from orchestrator_blocks import sdk
+
 __all__ = [
     "AUTH_FAILED",
     "BASELINE_CODES",
     "CODES",
     "DEFAULT_SENDER",
     "DOMAIN",
+    "FAMILY",
     "INVALID_REQUEST",
     "PERMANENT",
     "SMTP_FROM_SETTING",
@@ -65,3 +68,21 @@ SMTP_FROM_SETTING = "SMTP_FROM"
 SMTP_URL_SETTING = "SMTP_URL"
 """``ORCHESTRATOR_BLOCKS_SMTP_URL``: ``smtp://user:pass@host:port`` (none: write .eml files)."""
 DEFAULT_SENDER = "orchestrator-blocks@localhost"
+
+FAMILY = sdk.family(
+    "email",
+    domain=DOMAIN,
+    codes=[
+        sdk.Code(AUTH_FAILED, "never", "the server rejected the login, or wants one we lack"),
+        sdk.Code(TIMEOUT, "backoff", "the attempt outlived the block's timeout, or the server's"),
+        sdk.Code(TRANSIENT, "backoff", "a 4xx reply; connection refused, reset or closed"),
+        sdk.Code(PERMANENT, "never", "a 5xx reply; TLS failure; unusable SMTP URL or outbox"),
+        sdk.Code(INVALID_REQUEST, "never", "no or malformed recipient; CR/LF in a header value"),
+        sdk.Code(UNKNOWN_OUTCOME, "manual", "a send of this key may have gone out: a human checks"),
+    ],
+    timeout=30,
+    retries=3,
+    backoff=sdk.Backoff.exponential(1_000, 2.0, jitter=0.2, cap_ms=30_000),
+    timeout_code=TIMEOUT,
+    description="email over SMTP, or into the local outbox",
+)

@@ -28,7 +28,7 @@ import structlog
 
 from orchestrator_blocks import sdk
 
-from .codes import CIRCUIT_OPEN, CODES, DOMAIN, FAILED, HALTED, INVALID_INPUT
+from .codes import CIRCUIT_OPEN, FAILED, FAMILY, HALTED, INVALID_INPUT
 from .codes import UNKNOWN_OUTCOME_SUFFIX as UNKNOWN_SUFFIX
 from .items import Items, item_payload, read_items
 from .tally import Tally, show_progress
@@ -215,12 +215,8 @@ def _end(ctx: sdk.RunContext, counts: dict[str, int], stop: str | None) -> sdk.V
     )
 
 
-@sdk.block_type(
+@FAMILY.block_type(
     "for_each",
-    domain=DOMAIN,
-    codes=CODES,
-    timeout=None,
-    retries=0,
     side_effects=[sdk.SideEffect("Loop", "items", "iterate")],
     writes_when=_writes,
     validate=_validate,

@@ -20,11 +20,14 @@ the run ends ``partial`` instead (``services.report_partial``).
 
 from __future__ import annotations
 
+from orchestrator_blocks import sdk
+
 __all__ = [
     "CIRCUIT_OPEN",
     "CODES",
     "DOMAIN",
     "FAILED",
+    "FAMILY",
     "HALTED",
     "INVALID_INPUT",
     "UNKNOWN_OUTCOME_SUFFIX",
@@ -42,3 +45,15 @@ CODES = (FAILED, CIRCUIT_OPEN, HALTED, INVALID_INPUT)
 UNKNOWN_OUTCOME_SUFFIX = ".unknown_outcome"
 """A per-item failure whose code (or a nested cause's) ends so, e.g. ``email.unknown_outcome``,
 counts as ``unknown``: the side effect may have happened; it is neither retried nor resent."""
+
+FAMILY = sdk.family(
+    "fan_out",
+    domain=DOMAIN,
+    codes=[
+        sdk.Code(FAILED, "never", "no item was delivered"),
+        sdk.Code(CIRCUIT_OPEN, "never", "no item was delivered and the circuit breaker tripped"),
+        sdk.Code(HALTED, "never", "no item was delivered and a kill switch stopped the fan-out"),
+        sdk.Code(INVALID_INPUT, "never", "not a list of objects with unique item keys"),
+    ],
+    description="a workflow run once per item",
+)

@@ -32,7 +32,7 @@ from typing import Any
 
 from orchestrator_blocks import sdk
 
-from .codes import CODES, DOMAIN, IO
+from .codes import FAMILY, IO
 from .paths import Confined, check_config_path, confine, os_errors
 
 __all__ = ["file_read", "file_write", "list_directory"]
@@ -60,12 +60,8 @@ def _validate_file_path(config: dict[str, Any]) -> None:
     check_config_path(config, allow_root=False)
 
 
-@sdk.block_type(
+@FAMILY.block_type(
     "file_read",
-    domain=DOMAIN,
-    codes=CODES,
-    timeout=None,
-    retries=0,
     validate=_validate_file_path,
 )
 async def file_read(ctx: sdk.RunContext, value: sdk.Value, path: str) -> sdk.Value:
@@ -99,6 +95,7 @@ def _encode(value: sdk.Value, relative: str) -> bytes:
         raise sdk.BlockError(
             IO,
             f"cannot encode the {value.kind} input for {relative!r}: {exc}",
+            retry_disposition=sdk.RetryDisposition.NEVER,
             details={"path": relative, "input_kind": value.kind},
         ) from None
 
@@ -154,12 +151,8 @@ def _validate_write(config: dict[str, Any]) -> None:
         raise ValueError(f"mode must be 'append' or 'overwrite', got {config['mode']!r}")
 
 
-@sdk.block_type(
+@FAMILY.block_type(
     "file_write",
-    domain=DOMAIN,
-    codes=CODES,
-    timeout=None,
-    retries=0,
     side_effects=[sdk.SideEffect("File", "files under ORCHESTRATOR_BLOCKS_FILES_ROOT", "write")],
     validate=_validate_write,
 )
@@ -184,6 +177,7 @@ async def file_write(
             IO,
             f"only {short.written} of {len(data)} bytes were appended to {target.relative!r}; "
             "not retried, a retry could duplicate them",
+            retry_disposition=sdk.RetryDisposition.NEVER,
             details={"path": target.relative, "written": short.written, "size": len(data)},
         ) from None
     ctx.log.info("file.written", path=target.relative, mode=mode, bytes=written)
@@ -217,12 +211,8 @@ def _validate_dir(config: Mapping[str, Any]) -> None:
     check_config_path(config)
 
 
-@sdk.block_type(
+@FAMILY.block_type(
     "list_directory",
-    domain=DOMAIN,
-    codes=CODES,
-    timeout=None,
-    retries=0,
     validate=_validate_dir,
 )
 async def list_directory(ctx: sdk.RunContext, value: sdk.Value, path: str = ".") -> sdk.Value:

@@ -23,9 +23,23 @@ code                           disposition   when
 
 from __future__ import annotations
 
+from orchestrator_blocks import sdk
+
 DOMAIN = "file"
 NOT_FOUND = "file.not_found"
 PERMISSION_DENIED = "file.permission_denied"
 INVALID_PATH = "file.invalid_path"
 IO = "file.io"
 CODES = (NOT_FOUND, PERMISSION_DENIED, INVALID_PATH, IO)
+
+FAMILY = sdk.family(
+    "file",
+    domain=DOMAIN,
+    codes=[
+        sdk.Code(NOT_FOUND, "never", "the file or directory (or the files root) does not exist"),
+        sdk.Code(PERMISSION_DENIED, "never", "the OS refused access"),
+        sdk.Code(INVALID_PATH, "never", "the path leaves the files root, or is the wrong kind"),
+        sdk.Code(IO, "backoff", "another OS failure (never: unencodable input, a short append)"),
+    ],
+    description="files under ORCHESTRATOR_BLOCKS_FILES_ROOT",
+)

@@ -40,6 +40,18 @@ REVIEW_PENDING = "hitl.review_pending"
 UNAVAILABLE = "hitl.store_unavailable"
 INVALID = "hitl.invalid"
 CODES = (REJECTED, EXPIRED, REVIEW_PENDING, UNAVAILABLE, INVALID)
+FAMILY = sdk.family(
+    "hitl",
+    domain=DOMAIN,
+    codes=[
+        sdk.Code(REJECTED, "never", "the approver rejected the proposal: the run ends rejected"),
+        sdk.Code(EXPIRED, "never", "nobody decided within the window: the run ends rejected"),
+        sdk.Code(REVIEW_PENDING, "manual", "the per-item review is still waiting for a decision"),
+        sdk.Code(UNAVAILABLE, "manual", "no approval desk: the local store is not available"),
+        sdk.Code(INVALID, "never", "the item lacks the key a per-item review needs"),
+    ],
+    description="a human approves before any write",
+)
 DEFAULT_WINDOW_MINUTES = 60.0
 
 
@@ -110,12 +122,8 @@ def _now(ctx: sdk.RunContext) -> datetime:
     return now.replace(tzinfo=UTC) if now.utcoffset() is None else now
 
 
-@sdk.block_type(
+@FAMILY.block_type(
     "hitl_gate",
-    domain=DOMAIN,
-    codes=CODES,
-    timeout=None,
-    retries=0,
     side_effects=[sdk.SideEffect("Store", "proposed_actions", "INSERT (HITL gate envelope)")],
     writes_when=lambda config: False,
     validate=_validate_gate,
@@ -189,12 +197,8 @@ def _validate_review(config: dict[str, Any]) -> None:
         raise ValueError("mode must be 'cohort' or 'per_item'")
 
 
-@sdk.block_type(
+@FAMILY.block_type(
     "hitl_review",
-    domain=DOMAIN,
-    codes=CODES,
-    timeout=None,
-    retries=0,
     side_effects=[sdk.SideEffect("Store", "proposed_actions", "INSERT (hitl_review)")],
     writes_when=lambda config: False,
     validate=_validate_review,

@@ -25,6 +25,7 @@ statuses become these codes in the SDK's HTTP boundary (``sdk.http``), through
 
 from __future__ import annotations
 
+from orchestrator_blocks import sdk
 from orchestrator_blocks.sdk.http import HttpCodes
 
 __all__ = [
@@ -34,6 +35,7 @@ __all__ = [
     "CODES",
     "CONNECTION",
     "DOMAIN",
+    "FAMILY",
     "FORBIDDEN",
     "INVALID_REQUEST",
     "INVALID_RESPONSE",
@@ -65,4 +67,24 @@ BOUNDARY_CODES = HttpCodes(
     forbidden=FORBIDDEN,
     rate_limited=RATE_LIMITED,
     server_error=SERVER_ERROR,
+)
+
+FAMILY = sdk.family(
+    "http",
+    domain=DOMAIN,
+    codes=[
+        sdk.Code(TIMEOUT, "backoff", "the attempt outlived the timeout, or httpx timed out"),
+        sdk.Code(RATE_LIMITED, "backoff", "the server answered 429 (Retry-After honoured)"),
+        sdk.Code(SERVER_ERROR, "backoff", "the server answered a 5xx"),
+        sdk.Code(AUTH, "never", "the server answered 401"),
+        sdk.Code(FORBIDDEN, "never", "the server answered 403"),
+        sdk.Code(INVALID_REQUEST, "never", "another 4xx; no URL, a bad URL; a request not built"),
+        sdk.Code(CONNECTION, "backoff", "refused, reset or closed without an answer; DNS, proxy"),
+        sdk.Code(INVALID_RESPONSE, "never", "a body that is not JSON or not decodable; redirects"),
+    ],
+    timeout=30,
+    retries=2,
+    backoff=sdk.Backoff.exponential(1_000, 2.0, jitter=0.2, cap_ms=30_000),
+    timeout_code=TIMEOUT,
+    description="HTTP calls on the family's own httpx client per run",
 )

@@ -27,7 +27,7 @@ from orchestrator_blocks import sdk
 from orchestrator_blocks.sdk import http as sdk_http
 from orchestrator_blocks.sdk.redaction import Redactor
 
-from .codes import BOUNDARY_CODES, CODES, DOMAIN, INVALID_REQUEST, INVALID_RESPONSE, TIMEOUT
+from .codes import BOUNDARY_CODES, DOMAIN, FAMILY, INVALID_REQUEST, INVALID_RESPONSE
 
 __all__ = ["PARSE_MODES", "http_request", "writes"]
 
@@ -184,14 +184,8 @@ def _decode(
         ) from None
 
 
-@sdk.block_type(
+@FAMILY.block_type(
     "http_request",
-    domain=DOMAIN,
-    codes=CODES,
-    timeout=30,
-    retries=2,
-    backoff=sdk.Backoff.exponential(1_000, 2.0, jitter=0.2, cap_ms=30_000),
-    timeout_code=TIMEOUT,
     side_effects=[sdk.SideEffect("HTTP", "host of the URL", "POST/PUT/PATCH/DELETE")],
     writes_when=writes,
     validate=_validate,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import decimal
 import re
@@ -26,6 +27,22 @@ FAILED = "sql.failed"
 INVALID_REQUEST = "sql.invalid_request"
 CODES = (SYNTAX, CONSTRAINT, LOCKED, CONNECTION, FAILED, INVALID_REQUEST)
 
+FAMILY = sdk.family(
+    "sql",
+    domain=DOMAIN,
+    codes=[
+        sdk.Code(SYNTAX, "never", "the database could not parse the statement"),
+        sdk.Code(CONSTRAINT, "never", "a constraint refused the write (unique, foreign key...)"),
+        sdk.Code(LOCKED, "backoff", "the database was locked or busy, or the statement timed out"),
+        sdk.Code(CONNECTION, "backoff", "the database could not be reached"),
+        sdk.Code(FAILED, "never", "any other database failure"),
+        sdk.Code(INVALID_REQUEST, "never", "an unknown database, a missing input, a bad filter"),
+    ],
+    timeout=30,
+    retries=2,
+    side_effects=[sdk.SideEffect("SQL", "database", "INSERT/UPDATE/DELETE")],
+    description="parameterised SQL on a named database",
+)
 FILTER_PLACEHOLDER = "__filter__"
 _KIND_TO_CODE = {
     "syntax": (SYNTAX, sdk.RetryDisposition.NEVER),
@@ -87,14 +104,8 @@ def _inputs(value: sdk.Value) -> Mapping[str, Any]:
     return {}
 
 
-@sdk.block_type(
+@FAMILY.block_type(
     "d1_query",
-    domain=DOMAIN,
-    codes=CODES,
-    timeout=30,
-    retries=2,
-    timeout_code=None,
-    side_effects=[sdk.SideEffect("SQL", "database", "INSERT/UPDATE/DELETE")],
     writes_when=lambda cfg: statement_writes(cfg["sql"]),
     validate=_validate,
 )
@@ -162,16 +173,6 @@ async def d1_query(
     return sdk.Json(out)
 
 
-sql_query = sdk.BlockType(
-    type_id="sql_query",
-    fn=d1_query.fn,
-    domain=DOMAIN,
-    codes=d1_query.codes,
-    default_policy=d1_query.default_policy,
-    side_effects=d1_query.side_effects,
-    description=d1_query.description,
-    validate=d1_query.validate,
-    writes_when=d1_query.writes_when,
-)
+sql_query = dataclasses.replace(d1_query, type_id="sql_query")
 
 BLOCK_TYPES = (d1_query, sql_query)

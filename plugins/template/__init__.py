@@ -12,7 +12,7 @@ from typing import Any
 
 from orchestrator_blocks import sdk
 
-from .codes import CODES, DOMAIN, INVALID, RENDER_FAILED
+from .codes import FAMILY, INVALID, RENDER_FAILED
 from .data import view
 from .engine import TemplateFailure, compile_template, partials_used, render
 from .render_email import render_email
@@ -61,14 +61,7 @@ def _data(value: sdk.Value, strict: bool) -> Any:
     return value.payload  # Text -> the string; Empty -> None
 
 
-@sdk.block_type(
-    "template_handlebars",
-    domain=DOMAIN,
-    codes=CODES,
-    timeout=None,
-    retries=0,
-    validate=_validate,
-)
+@FAMILY.block_type("template_handlebars", validate=_validate)
 def template_handlebars(
     ctx: sdk.RunContext,
     value: sdk.Value,

@@ -17,8 +17,21 @@ code                        disposition when
 
 from __future__ import annotations
 
+from orchestrator_blocks import sdk
+
 DOMAIN = "template"
 INVALID = "template.invalid"
 MISSING_DATA = "template.missing_data"
 RENDER_FAILED = "template.render_failed"
 CODES = (INVALID, MISSING_DATA, RENDER_FAILED)
+
+FAMILY = sdk.family(
+    "template",
+    domain=DOMAIN,
+    codes=[
+        sdk.Code(INVALID, "never", "the template or a partial does not compile, or is missing"),
+        sdk.Code(MISSING_DATA, "never", "strict mode and a name the template looks up is missing"),
+        sdk.Code(RENDER_FAILED, "never", "rendering raised: a helper misused, endless partials"),
+    ],
+    description="Handlebars templates (pybars3)",
+)

@@ -13,7 +13,7 @@ from typing import Any
 
 from orchestrator_blocks import sdk
 
-from .codes import CODES, DOMAIN, INVALID, MISSING_DATA
+from .codes import FAMILY, INVALID, MISSING_DATA
 from .data import view
 from .engine import TemplateFailure, compile_template, render
 
@@ -51,14 +51,7 @@ def _render(template: str, data: Any, what: str) -> str:
         raise sdk.BlockError(exc.code, f"{what}: {exc.message}", details=exc.details) from None
 
 
-@sdk.block_type(
-    "render_email",
-    domain=DOMAIN,
-    codes=CODES,
-    timeout=None,
-    retries=0,
-    validate=_validate,
-)
+@FAMILY.block_type("render_email", validate=_validate)
 def render_email(
     ctx: sdk.RunContext,
     value: sdk.Value,

@@ -12,7 +12,7 @@ from typing import Any
 
 from orchestrator_blocks import sdk
 
-from .codes import CODES, DOMAIN, EXECUTION_FAILED, INVALID_INPUT, PARSE_FAILED
+from .codes import EXECUTION_FAILED, FAMILY, INVALID_INPUT, PARSE_FAILED
 
 
 def _structured(value: sdk.Value, block: str) -> Any:
@@ -37,7 +37,7 @@ def _validate_combine(config: Mapping[str, Any]) -> None:
         raise ValueError(f"mode must be 'concat', 'list' or 'merge', got {config['mode']!r}")
 
 
-@sdk.block_type("combine", domain=DOMAIN, codes=CODES, validate=_validate_combine)
+@FAMILY.block_type("combine", validate=_validate_combine)
 def combine(
     ctx: sdk.RunContext, value: sdk.Value, mode: str = "concat", separator: str = "\n"
 ) -> sdk.Value:
@@ -72,7 +72,7 @@ def _validate_fn(config: Mapping[str, Any]) -> None:
         raise TypeError(f"custom_transform needs a callable, got {type(config['fn']).__name__}")
 
 
-@sdk.block_type("custom_transform", domain=DOMAIN, codes=CODES, validate=_validate_fn)
+@FAMILY.block_type("custom_transform", validate=_validate_fn)
 async def custom_transform(
     ctx: sdk.RunContext, value: sdk.Value, fn: Callable[[Any], Any]
 ) -> sdk.Value:
@@ -98,7 +98,7 @@ async def custom_transform(
     return sdk.as_value(result)
 
 
-@sdk.block_type("split_lines", domain=DOMAIN, codes=CODES)
+@FAMILY.block_type("split_lines")
 def split_lines(
     ctx: sdk.RunContext, value: sdk.Value, keep_empty: bool = False, strip: bool = True
 ) -> sdk.Value:
@@ -119,7 +119,7 @@ def _validate_keys(config: Mapping[str, Any]) -> None:
         raise ValueError("keys must be a key name or a non-empty list of key names")
 
 
-@sdk.block_type("split_by_keys", domain=DOMAIN, codes=CODES, validate=_validate_keys)
+@FAMILY.block_type("split_by_keys", validate=_validate_keys)
 def split_by_keys(ctx: sdk.RunContext, value: sdk.Value, keys: Sequence[str]) -> sdk.Value:
     """Keep only ``keys`` of a JSON object (or of every object in a JSON list).
 
@@ -147,7 +147,7 @@ def split_by_keys(ctx: sdk.RunContext, value: sdk.Value, keys: Sequence[str]) ->
     return sdk.Json(pick(data, "the input"))
 
 
-@sdk.block_type("select_first", domain=DOMAIN, codes=CODES)
+@FAMILY.block_type("select_first")
 def select_first(
     ctx: sdk.RunContext, value: sdk.Value, where: Mapping[str, Any] | None = None
 ) -> sdk.Value:

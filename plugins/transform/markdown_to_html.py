@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from orchestrator_blocks import sdk
 
-from .codes import CODES, DOMAIN, EXECUTION_FAILED, INVALID_INPUT
+from .codes import EXECUTION_FAILED, FAMILY, INVALID_INPUT
 
 if TYPE_CHECKING:
     from markdown_it import MarkdownIt
@@ -53,9 +53,7 @@ def _validate(config: Mapping[str, Any]) -> None:
             raise TypeError(f"{key} must be True or False, got {config[key]!r}")
 
 
-@sdk.block_type(
-    "markdown_to_html", domain=DOMAIN, codes=CODES, timeout=None, retries=0, validate=_validate
-)
+@FAMILY.block_type("markdown_to_html", validate=_validate)
 def markdown_to_html(
     ctx: sdk.RunContext, value: sdk.Value, *, html: bool = False, breaks: bool = False
 ) -> sdk.Value:

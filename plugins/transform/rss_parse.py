@@ -16,7 +16,7 @@ from typing import Any
 
 from orchestrator_blocks import sdk
 
-from .codes import CODES, DOMAIN, PARSE_FAILED
+from .codes import FAMILY, PARSE_FAILED
 from .markdown_to_html import text_input
 
 __all__ = ["rss_parse"]
@@ -46,7 +46,7 @@ def _entry(e: Any) -> dict[str, Any]:
     }
 
 
-@sdk.block_type("rss_parse", domain=DOMAIN, codes=CODES, timeout=None, retries=0)
+@FAMILY.block_type("rss_parse")
 def rss_parse(ctx: sdk.RunContext, value: sdk.Value) -> sdk.Value:
     """Parse an RSS or Atom feed into a ``Json`` list of entries.
 

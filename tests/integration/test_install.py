@@ -9,18 +9,14 @@ take tens of seconds; they are part of the suite on purpose.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
 import pytest
 from support.http_server import Reply, ScriptedHTTPServer
+from support.venvs import REPO, clean_env, make_venv, run
 
 pytestmark = pytest.mark.slow
-
-REPO = Path(__file__).resolve().parents[2]
 
 TINY = textwrap.dedent(
     """
@@ -36,33 +32,6 @@ TINY = textwrap.dedent(
                       "transitions": list(r.transitions)}))
     """
 )
-
-
-def make_venv(path: Path) -> Path:
-    subprocess.run([sys.executable, "-m", "venv", str(path)], check=True)
-    return path / "bin"
-
-
-def run(cmd: list[str], *, cwd: Path, env: dict[str, str] | None = None) -> str:
-    proc = subprocess.run(
-        cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=600, check=False
-    )
-    assert proc.returncode == 0, f"{cmd} failed:\n{proc.stdout}\n{proc.stderr}"
-    return proc.stdout
-
-
-def clean_env(home: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "VIRTUAL_ENV"))}
-    env["ORCHESTRATOR_BLOCKS_HOME"] = str(home)
-    return env
-
-
-@pytest.fixture(scope="module")
-def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("wheel")
-    run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-w", str(out), str(REPO)], cwd=out)
-    (whl,) = out.glob("orchestrator_blocks-*.whl")
-    return whl
 
 
 @pytest.fixture(scope="module")

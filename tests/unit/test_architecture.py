@@ -64,6 +64,14 @@ def test_importing_the_sdk_imports_no_kernel_app_or_plugin_module() -> None:
     assert {m for m in loaded if m.split(".")[0] in heavy} == set()
 
 
+@pytest.mark.parametrize("module", ["testing", "scaffold"])
+def test_the_test_kit_and_the_scaffold_import_no_kernel(module: str) -> None:
+    """The kit reaches the kernel by name only when a test runs a whole workflow."""
+    loaded = _modules_after(f"import orchestrator_blocks.sdk.{module}")
+    ours = {m for m in loaded if m.startswith("orchestrator_blocks.")}
+    assert {m for m in ours if not m.startswith("orchestrator_blocks.sdk")} == set()
+
+
 def test_the_facade_resolves_names_on_first_use() -> None:
     loaded = _modules_after("import orchestrator_blocks")
     assert not any(m.startswith("orchestrator_blocks.kernel") for m in loaded)

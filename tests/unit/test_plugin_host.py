@@ -137,6 +137,61 @@ def test_register_plugin_at_run_time() -> None:
         ob.register_plugin(clash)
 
 
+def _shout_plugin(name: str = "shout_plugin") -> types.ModuleType:
+    @sdk.block_type("shout", codes=["shout.never"])
+    def shout(ctx: sdk.RunContext, value: sdk.Value) -> str:
+        """Upper-case the input."""
+        return value.text().upper()
+
+    plugin = types.ModuleType(name)
+    plugin.register_block_types = sdk.hookimpl(lambda registry: registry.add(shout))
+    return plugin
+
+
+def test_registering_the_same_plugin_twice_is_harmless() -> None:
+    plugin = _shout_plugin()
+    ob.register_plugin(plugin)
+    ob.register_plugin(plugin)  # a notebook cell run again
+    assert ob.Block.shout().type_id == "shout"
+
+
+def test_another_object_under_a_taken_name_is_a_one_line_conflict() -> None:
+    ob.register_plugin(_shout_plugin())
+    with pytest.raises(ob.PluginConflict) as info:
+        ob.register_plugin(_shout_plugin())
+    message = str(info.value)
+    assert "\n" not in message and len(message) < 300
+    assert "'shout_plugin' is already registered" in message and "name=" in message
+    assert info.value.type_id is None
+    with pytest.raises(ob.PluginConflict, match="block type 'shout' is provided by both"):
+        ob.register_plugin(_shout_plugin(), name="shout_again")  # a new name, the same type
+
+
+def test_an_unknown_type_suggests_close_names() -> None:
+    with pytest.raises(ob.UnknownBlockType) as info:
+        ob.Block.custom_transfrom(lambda p: p)
+    assert "did you mean 'custom_transform'?" in str(info.value)
+    assert info.value.suggestions == ["custom_transform"]
+    with pytest.raises(ob.UnknownBlockType, match="did you mean 'split_lines'"):
+        ob.Block.of("split_line")
+    with pytest.raises(ob.UnknownBlockType) as info:
+        ob.Block.of("zzz_nothing_like_it")
+    assert "did you mean" not in str(info.value)
+
+
+def test_an_unknown_type_names_the_plugins_that_failed_to_load(site: Path) -> None:
+    install_dist(site, "github-blocks", "github_blocks", "import no_such_sdk\n", "github")
+    reset_default_host()
+    with pytest.raises(ob.UnknownBlockType) as info:
+        ob.Block.github_create_issue()
+    assert "plugins that failed to load: github (ModuleNotFoundError" in str(info.value)
+
+
+def test_a_misspelt_config_argument_suggests_the_parameter() -> None:
+    with pytest.raises(ob.InvalidBlockConfig, match="did you mean 'keep_empty'"):
+        ob.Block.split_lines(keep_emtpy=True)
+
+
 def test_malformed_plugin_is_refused_at_registration() -> None:
     bad = types.ModuleType("bad_plugin")
     bad.register_block_types = sdk.hookimpl(lambda registry, extra: None)

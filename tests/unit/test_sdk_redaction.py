@@ -43,6 +43,7 @@ def test_the_public_surface_is_pinned():
         "is_secret_key",
         "is_secret_param",
         "is_sensitive_header",
+        "redact_event",
         "redact_mapping",
         "redact_text",
         "redact_url",

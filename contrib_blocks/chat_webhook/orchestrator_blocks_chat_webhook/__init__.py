@@ -26,6 +26,23 @@ SERVER_ERROR = "chat_webhook.server_error"
 REJECTED = "chat_webhook.rejected"
 INVALID_CONFIG = "chat_webhook.invalid_config"
 CODES = (TIMEOUT, UNREACHABLE, RATE_LIMITED, SERVER_ERROR, REJECTED, INVALID_CONFIG)
+FAMILY = sdk.family(
+    "chat_webhook",
+    domain=DOMAIN,
+    codes=[
+        sdk.Code(TIMEOUT, "backoff", "the attempt outlived the block's timeout"),
+        sdk.Code(UNREACHABLE, "backoff", "connection refused or reset"),
+        sdk.Code(RATE_LIMITED, "backoff", "HTTP 429 (Retry-After honoured: seconds or a date)"),
+        sdk.Code(SERVER_ERROR, "backoff", "HTTP 5xx (Retry-After honoured on 503)"),
+        sdk.Code(REJECTED, "never", "another 4xx (bad token, bad payload); an unreadable answer"),
+        sdk.Code(INVALID_CONFIG, "never", "no URL configured, or one that cannot be requested"),
+    ],
+    timeout=10,
+    retries=2,
+    timeout_code=TIMEOUT,
+    side_effects=[sdk.SideEffect("Chat", "channel", "post message")],
+    description="post a message to a chat tool's incoming webhook",
+)
 BOUNDARY_CODES = sdk_http.HttpCodes(
     timeout=TIMEOUT,
     connection=UNREACHABLE,
@@ -70,16 +87,7 @@ def _redactor(target: str) -> Redactor:
     return Redactor.for_request(target, secrets=[target, path if len(path) > 1 else None])
 
 
-@sdk.block_type(
-    "chat_webhook",
-    domain=DOMAIN,
-    codes=CODES,
-    timeout=10,
-    retries=2,
-    timeout_code=TIMEOUT,
-    side_effects=[sdk.SideEffect("Chat", "channel", "post message")],
-    validate=_validate,
-)
+@FAMILY.block_type("chat_webhook", validate=_validate)
 async def chat_webhook(
     ctx: sdk.RunContext,
     value: sdk.Value,
@@ -118,4 +126,4 @@ async def chat_webhook(
 
 @sdk.hookimpl
 def register_block_types(registry: sdk.Registry) -> None:
-    registry.add(chat_webhook)
+    registry.add(FAMILY)

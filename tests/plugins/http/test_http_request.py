@@ -205,7 +205,7 @@ def test_the_harness_runs_the_block_type_directly(upstream, block_harness):
     from orchestrator_blocks.plugins.http import http_request
 
     url = upstream.script("/direct", Reply(200, {"n": 1}))
-    outcome = block_harness.run(http_request, url=url, parse="json")
+    outcome = block_harness.run(http_request, config={"url": url, "parse": "json"})
     assert outcome.ok and outcome.attempts == 1
     assert outcome.value.payload == {"n": 1}
     [logged] = block_harness.logs.named("http.response")
