@@ -29,10 +29,20 @@ from orchestrator_blocks.sdk.durable import (
     encode_value,
 )
 
-__all__ = ["DEFAULT_LEASE_S", "Lease", "lease_seconds", "owner_id"]
+__all__ = ["DEFAULT_LEASE_S", "Lease", "hand_back_all", "lease_seconds", "owner_id"]
 
 DEFAULT_LEASE_S = 30.0
 _owner: tuple[int, str] | None = None
+_watched: dict[Lease, asyncio.Task[Any]] = {}
+
+
+def hand_back_all() -> int:
+    """Stop every run this process holds without ending them (a worker shutting down): each
+    is released at once for another process to continue. Returns how many."""
+    for lease, task in list(_watched.items()):
+        lease.stop_reason = "handback"
+        task.cancel()
+    return len(_watched)
 
 
 def owner_id() -> str:
@@ -106,6 +116,7 @@ class Lease:
         """Renew the lease while ``task`` runs; cancel it when the lease is lost or a
         cancel was requested (``stop_reason`` says which)."""
         self._watcher = asyncio.create_task(self._beat(task), name="lease")
+        _watched[self] = task
 
     async def _beat(self, task: asyncio.Task[Any]) -> None:
         every = self.record.lease_s / 3
@@ -126,6 +137,7 @@ class Lease:
                 return
 
     async def close(self, status: str, waiting_on: Mapping[str, Any], error: Any) -> None:
+        _watched.pop(self, None)
         if self._watcher is not None:
             self._watcher.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -238,6 +238,11 @@ class PluginHost:
         """The store of ``provide_run_store`` (``None`` when no plugin provides one)."""
         return self.pm.hook.provide_run_store(settings=settings)
 
+    def event_sinks(self, settings: Settings) -> tuple[Any, ...]:
+        """Where a root run's events go besides the local log (``provide_event_sinks``)."""
+        answers = self.pm.hook.provide_event_sinks(settings=settings)
+        return tuple(sink for answer in answers for sink in answer)
+
     def services(self, settings: Settings, store: Any) -> dict[type, object]:
         """Every ``provide_services`` answer merged; the later registered plugin wins."""
         merged: dict[type, object] = {}

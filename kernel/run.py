@@ -95,6 +95,7 @@ class Run:
         root: bool,
         host: PluginHost,
         lease: Lease | None = None,
+        part_of: str | None = None,
     ) -> None:
         self.plan = plan
         self.host = host
@@ -102,7 +103,7 @@ class Run:
         self.restored: dict[str, Checkpoint] = {}
         # What hooks see (sdk.RunView).
         self.workflow_id, self.source, self.traits = plan.workflow_id, plan.source, plan.traits
-        self.parent_run_id = parent.run_id if parent else None
+        self.parent_run_id = parent.run_id if parent else part_of
         self.settings = services.settings
         self.run_attempt = lease.attempt if lease is not None else 1
         self.previous_owner = lease.claim.previous_owner if lease is not None else None
@@ -126,7 +127,7 @@ class Run:
             run_id=run_id,
             services=services,
             log=self.log,
-            parent_run_id=parent.run_id if parent else None,
+            parent_run_id=self.parent_run_id,
             run=self,
         )
 
@@ -166,7 +167,7 @@ class Run:
         sinks: tuple[Any, ...] = (self._keep_event,)
         if self.root:  # a sink the caller installed already (serve's) is not added twice
             present = installed_sinks()
-            own = telemetry_for(self.services.settings).run_sinks()
+            own = telemetry_for(self.settings).run_sinks() + self.host.event_sinks(self.settings)
             sinks += tuple(s for s in own if s not in present)
         attrs = {"workflow.id": self.plan.workflow_id, "run.id": self.run_id}
         if self.ctx.parent_run_id:
@@ -229,8 +230,9 @@ class Run:
                 if not self.root:  # its parent decides (a timeout, a sibling's failure)
                     self._transition(RunStatus.FAILED, duration_ms=self._ms(t0))
                     raise
-                if why == "lost":  # another process owns the run now and goes on with it
-                    self.log.warning("run.ownership_lost", message="the run's lease was lost")
+                if why in ("lost", "handback") and self.lease is not None:  # another process
+                    self.log.warning(f"run.{'ownership_lost' if why == 'lost' else 'handed_back'}")
+                    await self.lease.close(str(RunStatus.RUNNING), {}, None)  # goes on with it
                     raise
                 if why is None:  # interrupted (Ctrl-C): record it, then stop
                     await self._finish(RunStatus.CANCELED, started_at, t0, span)

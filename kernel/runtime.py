@@ -9,6 +9,7 @@ provide (``provide_run_store``, ``provide_services``), and hands the plan to a
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 from typing import Any
 
 from orchestrator_blocks.sdk import (
@@ -86,6 +87,8 @@ async def run_workflow(
     host: PluginHost | None = None,
     mode: RunMode = "new",
     clock: Clock | None = None,
+    part_of: str | None = None,
+    lent: Mapping[str, Any] | None = None,
 ) -> RunResult:
     """Run ``workflow`` once as a root run (what ``Workflow.run_async`` calls).
 
@@ -95,6 +98,8 @@ async def run_workflow(
     input. They raise ``RunOwned`` when another live process holds the run and
     ``RunRefused`` when it cannot be continued as asked (nothing runs then). ``host`` and
     ``clock`` replace the process-wide host and the system clock (the testing kit).
+    ``part_of`` runs it as a piece of another run (hooks see it as a child; no lease of its
+    own), ``lent`` values its blocks read with ``ctx.services.lent(name)``.
     """
     if timeout_ms is not None and (not isinstance(timeout_ms, int) or timeout_ms <= 0):
         raise ValueError(f"timeout_ms must be a positive int or None, got {timeout_ms!r}")
@@ -109,7 +114,7 @@ async def run_workflow(
     run_id = run_id or new_run_id()
     lease = None
     durable = (settings.get("DURABLE") or "on").lower() not in ("off", "0", "false", "no")
-    if store is not None and durable and hasattr(store, "open_run"):
+    if store is not None and durable and part_of is None and hasattr(store, "open_run"):
         record = RunRecord(
             run_id=run_id,
             workflow_id=plan.workflow_id,
@@ -130,6 +135,7 @@ async def run_workflow(
         budget=Budget(plan.iteration_budget),
         child_runner=_run_child,
         provided=host.services(settings, store),
+        lent=lent,
     )
     run = Run(
         plan,
@@ -141,6 +147,7 @@ async def run_workflow(
         root=True,
         host=host,
         lease=lease,
+        part_of=part_of,
     )
     if store_problem is not None:
         with sinks_installed(*telemetry_for(settings).run_sinks()):

@@ -40,7 +40,14 @@ from .policy import Backoff, Policy
 from .registry import BlockType, Registry, SideEffect, block_type
 from .run import PlannedBlock, Refusal, RunView
 from .run_status import RunStatus
-from .services import ApprovalDesk, FanOutItems, KillSwitches, SendLog, SqlDatabases
+from .services import (
+    ApprovalDesk,
+    FanOutItems,
+    ItemDispatcher,
+    KillSwitches,
+    SendLog,
+    SqlDatabases,
+)
 from .settings import Settings
 from .values import Bytes, Empty, Json, Text, Value, as_value, to_jsonable
 
@@ -58,6 +65,7 @@ __all__ = [
     "GraphInvalid",
     "InsecureSecretsFile",
     "InvalidBlockConfig",
+    "ItemDispatcher",
     "Json",
     "KillSwitches",
     "OrchestratorError",

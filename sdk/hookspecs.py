@@ -15,6 +15,7 @@ block_guard                refuse a block right before it starts (fail closed)
 run_started / run_finished record, stage or react around every run
 provide_run_store          the durable store runs are recorded in (first answer wins)
 provide_services           services blocks ask for by protocol (``ctx.service(...)``)
+provide_event_sinks        where run events go besides the local log (the store, a queue)
 register_workflow_loaders  load workflows from a kind of file (``.yaml`` contracts)
 register_triggers          start runs from outside (cron, ledger events, approvals)
 register_executors         where runs execute (in-process; workers)
@@ -29,7 +30,7 @@ kernel awaits it. An exception raised by a hook is not swallowed: it fails what 
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 import pluggy
@@ -184,6 +185,22 @@ def provide_run_store(settings: Settings) -> Any:
         def provide_run_store(settings):
             url = settings.get("DB_URL")
             return open_my_store(url) if url and url.startswith("mydb://") else None
+    """
+
+
+@hookspec
+def provide_event_sinks(settings: Settings) -> Sequence[Callable[[dict[str, Any]], None]] | None:
+    """Where every root run's events go besides the local JSON-lines log.
+
+    Called once per root run, before its first event. Return sinks (callables taking one
+    event dict, already enriched and redacted), or ``None``. A sink is called on the run's
+    path for every event: it must be quick and must not raise (buffer, and write elsewhere).
+
+    Example (the built-in store on PostgreSQL, so every machine sees every worker's runs)::
+
+        @sdk.hookimpl
+        def provide_event_sinks(settings):
+            return [batched_writer(settings)] if is_postgres(settings) else None
     """
 
 

@@ -34,6 +34,7 @@ __all__ = [
     "ChildRunner",
     "Clock",
     "FanOutItems",
+    "ItemDispatcher",
     "IterationBudgetExceeded",
     "KillSwitches",
     "NoopTracing",
@@ -275,6 +276,52 @@ class FanOutItems(Protocol):
     async def close(self, run_id: str, block_id: str) -> dict[str, int]:
         """Mark what never started ``not_started``; return the counts by status."""
         ...
+
+    # Across workers (see ItemDispatcher): claims under a lease, a shared stop.
+
+    async def claim(self, run_id: str, block_id: str, key: str, owner: str, lease_s: float) -> bool:
+        """Take an item to run it (``pending``, or held under an expired lease); one wins."""
+        ...
+
+    async def renew(
+        self, run_id: str, block_id: str, keys: Sequence[str], owner: str, lease_s: float
+    ) -> None: ...
+
+    async def due(self, run_id: str, block_id: str, redispatch_s: float) -> list[str]:
+        """Items no live worker holds: never dispatched, long queued, or a dead claim."""
+        ...
+
+    async def dispatched(self, run_id: str, block_id: str, keys: Sequence[str]) -> None: ...
+
+    async def count(
+        self, run_id: str, block_id: str, outcome: str, breaker: int | None
+    ) -> str | None:
+        """Count an outcome towards the shared circuit breaker; return the stop reason."""
+        ...
+
+    async def stop(self, run_id: str, block_id: str, reason: str) -> None: ...
+
+    async def stop_reason(self, run_id: str, block_id: str) -> str | None: ...
+
+    async def counts(self, run_id: str, block_id: str) -> dict[str, int]: ...
+
+
+class ItemDispatcher(Protocol):
+    """Where a fan-out sends its items when they run on other processes (workers).
+
+    A fan-out that finds one hands its unfinished items over in chunks with
+    :meth:`dispatch`, then waits on the item rows (:class:`FanOutItems`). The worker that
+    takes a chunk runs the same fan-out block with ``ctx.services.lent("fan_out.chunk")``
+    set: ``{"run_id", "block_id", "owner", "lease_s"}`` plus the items' payloads as input.
+    """
+
+    chunk_size: int
+    poll_s: float
+    lease_s: float
+
+    async def dispatch(
+        self, run_id: str, block_id: str, payloads: Sequence[Mapping[str, Any]]
+    ) -> None: ...
 
 
 class Services:

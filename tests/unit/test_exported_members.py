@@ -51,6 +51,7 @@ SDK = [
     "GraphInvalid",
     "InsecureSecretsFile",
     "InvalidBlockConfig",
+    "ItemDispatcher",
     "Json",
     "KillSwitches",
     "OrchestratorError",
