@@ -87,7 +87,7 @@ def settle_send(
             f"send {key} is {send['status']}, not unknown: only unknown sends are settled"
         )
     item = str(send.get("customer_id") or key.rsplit(":", 1)[-1])
-    store.durable.settle_item(row.run_id, item, status if status == "failed" else "sent")
+    store.items.settle_item(row.run_id, item, status if status == "failed" else "sent")
     store.ledger.record(
         "send.settled",
         {"key": key, "status": status, "by": by, "at": utc_now_iso(), "run_id": row.run_id},

@@ -32,16 +32,29 @@ def logs_command(
     )
 
     logs_dir = _settings().logs_dir
+    shared = _shared_store()
     try:
         full_id = resolve_run_id(logs_dir, run_id)
     except LookupError as exc:
         raise UserError(str(exc)) from None
+    if full_id is None and shared is not None:
+        matches = shared.durable.resolve(run_id)
+        if len(matches) > 1:
+            raise UserError(f"run id prefix {run_id!r} is ambiguous; give more characters")
+        full_id = matches[0] if matches else None
     if full_id is None:
         raise UserError(
             f"no run {run_id!r} in the logs at {logs_dir}; "
             "list recent runs with `orchestrator-blocks runs`"
         )
-    events = events_for_run(logs_dir, full_id)
+    if shared is not None:  # every machine's events, not only this one's log files
+        from orchestrator_blocks.app.store.events import events_for_run as stored_events
+        from orchestrator_blocks.app.store.events import flush_pending
+
+        flush_pending()
+        events = stored_events(shared.engine, full_id)
+    else:
+        events = events_for_run(logs_dir, full_id)
     if as_json:
         for e in events:
             typer.echo(json.dumps(e, ensure_ascii=False, default=str))
@@ -49,6 +62,19 @@ def logs_command(
     timeline = build_timeline(events, full_id)
     _render(timeline)
     _render_passes(timeline, _stored_status(full_id))
+
+
+def _shared_store() -> Any:
+    """The store when it is PostgreSQL (shared by several machines), else ``None``."""
+    from orchestrator_blocks.app.store import open_store
+    from orchestrator_blocks.kernel.config import load_settings
+    from orchestrator_blocks.sdk import OrchestratorError
+
+    try:
+        store = open_store(load_settings())
+    except OrchestratorError:
+        return None
+    return store if store.engine.dialect == "postgresql" else None
 
 
 def _stored_status(run_id: str) -> str | None:

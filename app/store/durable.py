@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Table, and_, bindparam, func, or_, select, update
+from sqlalchemy import Connection, Table, and_, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from orchestrator_blocks.sdk.durable import (
@@ -31,7 +31,7 @@ from orchestrator_blocks.sdk.services import utc_now_iso
 
 from .engine import StoreEngine
 from .records import _json, insert_ignore
-from .schema import cron_firings, fan_out_items, run_checkpoints, runs
+from .schema import cron_firings, run_checkpoints, runs
 
 __all__ = ["RETRYABLE", "DurableRuns", "RunRow", "workflow_ref"]
 
@@ -131,26 +131,9 @@ class DurableRuns:
     def __init__(self, engine: StoreEngine, workflows_dir: Path | None = None) -> None:
         self.engine = engine
         self.workflows_dir = workflows_dir or Path("workflows")
-        # The hot paths (a checkpoint per block, a row per fan-out item) execute statements
-        # built once with bound parameters: building one per call costs more than the write.
+        # The hot path (a checkpoint per block) executes a statement built once with bound
+        # parameters: building one per call costs more than the write.
         self._save_checkpoint = _insert_ignoring(engine.dialect, run_checkpoints)
-        t = fan_out_items
-        self._finish_item = (
-            update(t)
-            .where(
-                and_(
-                    t.c.run_id == bindparam("p_run"),
-                    t.c.block_id == bindparam("p_block"),
-                    t.c.item_key == bindparam("p_key"),
-                )
-            )
-            .values(
-                status=bindparam("p_status"),
-                attempts=t.c.attempts + bindparam("p_attempts"),
-                code=bindparam("p_code"),
-                updated_at=bindparam("p_at"),
-            )
-        )
 
     # -- the kernel's protocol (sdk.durable.RunStore), run in a worker thread ---------------
 
@@ -333,7 +316,8 @@ class DurableRuns:
                 .values(
                     status=status,
                     owner=None,
-                    lease_until=None,
+                    # Handed back still running: expired at once, for any process to take.
+                    lease_until=0.0 if status in LIVE else None,
                     waiting_on_json=_json(waiting_on) if waiting_on else None,
                     error_json=_json(error) if error is not None else None,
                     updated_at=utc_now_iso(),
@@ -448,127 +432,4 @@ class DurableRuns:
         return self.engine.write(
             lambda conn: insert_ignore(conn, cron_firings, values, ["workflow_id", "firing_at"]),
             what=f"claim the {firing_at} firing of {workflow_id}",
-        )
-
-    # -- fan-out items (sdk.FanOutItems) ------------------------------------------------------
-
-    def open_items(
-        self, run_id: str, block_id: str, run_attempt: int, keys: Sequence[str]
-    ) -> dict[str, str]:
-        """Register the items and return those already finished (``key -> status``).
-
-        Items seen for the first time are ``pending``. On a new attempt of the run, items
-        that ``failed`` or were ``not_started`` become ``pending`` again; ``sent``,
-        ``skipped`` and ``unknown`` items are never started again by themselves.
-        """
-        t = fan_out_items
-        stamp = utc_now_iso()
-
-        def write(conn: Connection) -> dict[str, str]:
-            where = and_(t.c.run_id == run_id, t.c.block_id == block_id)
-            conn.execute(
-                update(t)
-                .where(
-                    and_(
-                        where,
-                        t.c.run_attempt < run_attempt,
-                        t.c.status.in_(("failed", "not_started")),
-                    )
-                )
-                .values(status="pending", run_attempt=run_attempt, updated_at=stamp)
-            )
-            known = dict(conn.execute(select(t.c.item_key, t.c.status).where(where)).all())
-            fresh = [k for k in dict.fromkeys(keys) if k not in known]
-            for start in range(0, len(fresh), 500):
-                conn.execute(
-                    t.insert(),
-                    [
-                        {
-                            "run_id": run_id,
-                            "block_id": block_id,
-                            "item_key": key,
-                            "status": "pending",
-                            "attempts": 0,
-                            "run_attempt": run_attempt,
-                            "updated_at": stamp,
-                        }
-                        for key in fresh[start : start + 500]
-                    ],
-                )
-            return {k: s for k, s in known.items() if s not in ("pending", "running")}
-
-        return self.engine.write(write, what=f"open the items of {block_id} in run {run_id}")
-
-    def finish_item(
-        self,
-        run_id: str,
-        block_id: str,
-        key: str,
-        status: str,
-        *,
-        attempts: int = 1,
-        code: str | None = None,
-    ) -> None:
-        params = {
-            "p_run": run_id,
-            "p_block": block_id,
-            "p_key": key,
-            "p_status": status,
-            "p_attempts": attempts,
-            "p_code": code,
-            "p_at": utc_now_iso(),
-        }
-        self.engine.write(
-            lambda conn: conn.execute(self._finish_item, params),
-            what=f"record item {key} of run {run_id}",
-        )
-
-    def close_items(self, run_id: str, block_id: str) -> dict[str, int]:
-        """Items still ``pending`` never started (a circuit breaker, a kill switch): say so."""
-        t = fan_out_items
-        self.engine.write(
-            lambda conn: conn.execute(
-                update(t)
-                .where(
-                    and_(t.c.run_id == run_id, t.c.block_id == block_id, t.c.status == "pending")
-                )
-                .values(status="not_started", updated_at=utc_now_iso())
-            ),
-            what=f"close the items of {block_id} in run {run_id}",
-        )
-        return self.item_counts(run_id, block_id)
-
-    def item_counts(self, run_id: str, block_id: str) -> dict[str, int]:
-        t = fan_out_items
-        with self.engine.read() as conn:
-            rows = conn.execute(
-                select(t.c.status, func.count())
-                .where(and_(t.c.run_id == run_id, t.c.block_id == block_id))
-                .group_by(t.c.status)
-            ).all()
-        return {status: int(n) for status, n in rows}
-
-    def items_of(self, run_id: str, status: str | None = None) -> list[dict[str, Any]]:
-        t = fan_out_items
-        query = select(t).where(t.c.run_id == run_id).order_by(t.c.block_id, t.c.item_key)
-        if status is not None:
-            query = query.where(t.c.status == status)
-        with self.engine.read() as conn:
-            return [dict(r) for r in conn.execute(query).mappings()]
-
-    def settle_item(self, run_id: str, key: str, status: str) -> int:
-        """Set the item(s) of ``run_id`` whose key is ``key`` to ``status`` (after a human
-        settled an unknown send)."""
-        t = fan_out_items
-        return int(
-            self.engine.write(
-                lambda conn: (
-                    conn.execute(
-                        update(t)
-                        .where(and_(t.c.run_id == run_id, t.c.item_key == key))
-                        .values(status=status, updated_at=utc_now_iso())
-                    ).rowcount
-                ),
-                what=f"settle item {key} of run {run_id}",
-            )
         )

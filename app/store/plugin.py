@@ -95,3 +95,19 @@ async def _refuse_while_engaged(ctx: sdk.RunContext, guards: tuple[str, ...]) ->
         f"write step {ctx.block_id!r} refused: {reason}",
         {"kill_switch": engaged, "guards": list(guards)},
     )
+
+
+@sdk.hookimpl
+def provide_event_sinks(settings: sdk.Settings) -> list[Any] | None:
+    """On PostgreSQL, run events go to the store too: every machine sees every run."""
+    from . import open_store
+
+    try:
+        store = open_store(settings)
+    except sdk.StateStoreError:
+        return None
+    if store.engine.dialect != "postgresql":
+        return None
+    from .events import sink_for
+
+    return [sink_for(store.engine)]

@@ -24,6 +24,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    inspect,
     text,
 )
 
@@ -198,6 +199,10 @@ fan_out_items = Table(
     Column("updated_at", String(32), nullable=False),
     PrimaryKeyConstraint("run_id", "block_id", "item_key", name="pk_fan_out_items"),
 )
+# Added by migration 4 (ALTER TABLE), declared here so queries can name them:
+fan_out_items.append_column(Column("owner", String(256)))
+fan_out_items.append_column(Column("lease_until", Float))
+fan_out_items.append_column(Column("dispatched_at", Float))
 
 cron_firings = Table(
     "cron_firings",
@@ -207,6 +212,26 @@ cron_firings = Table(
     Column("claimed_by", String(256), nullable=False),
     Column("claimed_at", String(32), nullable=False),
     PrimaryKeyConstraint("workflow_id", "firing_at", name="pk_cron_firings"),
+)
+
+fan_out_state = Table(
+    "fan_out_state",
+    metadata,
+    Column("run_id", String(64), nullable=False),
+    Column("block_id", String(128), nullable=False),
+    Column("consecutive_failures", Integer, nullable=False),
+    Column("stop_reason", String(32)),
+    PrimaryKeyConstraint("run_id", "block_id", name="pk_fan_out_state"),
+)
+
+run_events = Table(
+    "run_events",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("run_id", String(64), nullable=False),
+    Column("parent_run_id", String(64)),
+    Column("ts", String(32)),
+    Column("event_json", Text, nullable=False),
 )
 
 _V1_TABLES = (
@@ -257,8 +282,28 @@ def _v3(conn: Connection) -> None:
         conn.execute(text(ddl))
 
 
+def _v4(conn: Connection) -> None:
+    # A database made by migration 3 lacks the item columns a fresh one already has.
+    have = {c["name"] for c in inspect(conn).get_columns("fan_out_items")}
+    for name, kind in (
+        ("owner", "VARCHAR(256)"),
+        ("lease_until", "FLOAT"),
+        ("dispatched_at", "FLOAT"),
+    ):
+        if name not in have:
+            conn.execute(text(f"ALTER TABLE fan_out_items ADD COLUMN {name} {kind}"))
+    fan_out_state.create(conn)
+    run_events.create(conn)
+    for ddl in (
+        "CREATE INDEX IF NOT EXISTS ix_run_events_run ON run_events (run_id, id)",
+        "CREATE INDEX IF NOT EXISTS ix_run_events_parent ON run_events (parent_run_id)",
+    ):
+        conn.execute(text(ddl))
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "run log, reflexion, ledger, approvals, verify, email log, kill switches", _v1),
     Migration(2, "event deliveries for event-triggered workflows; indexes", _v2),
     Migration(3, "durable runs: runs, checkpoints, fan-out items, cron firings", _v3),
+    Migration(4, "fan-out items across workers; run events in the store", _v4),
 )

@@ -26,6 +26,7 @@ from orchestrator_blocks.sdk.sql import statement_writes
 from ..config import app_config
 from .durable import DurableRuns
 from .engine import StoreEngine, classify, normalize_url, redact_url
+from .items import FanOutRows
 from .proposals import OutboundLog, Proposal, Proposals, SendRecord
 from .records import EventRecord, KillSwitches, Ledger, RunLog, VerifyCheck, VerifyChecks
 
@@ -57,6 +58,7 @@ class Store:
     def __init__(self, url: str) -> None:
         self.engine = StoreEngine(url)
         self.durable = DurableRuns(self.engine)
+        self.items = FanOutRows(self.engine)
         self.runs = RunLog(self.engine)
         self.ledger = Ledger(self.engine)
         self.kill_switches = KillSwitches(self.engine)
@@ -237,13 +239,13 @@ class ItemLog:
     """The SDK's ``FanOutItems``: one row per fan-out item in ``fan_out_items``."""
 
     def __init__(self, store: Store) -> None:
-        self._durable = store.durable
+        self._rows = store.items
 
     async def open(
         self, run_id: str, block_id: str, run_attempt: int, keys: Sequence[str]
     ) -> dict[str, str]:
         return await asyncio.to_thread(
-            self._durable.open_items, run_id, block_id, run_attempt, list(keys)
+            self._rows.open_items, run_id, block_id, run_attempt, list(keys)
         )
 
     async def finish(
@@ -257,13 +259,41 @@ class ItemLog:
         code: str | None = None,
     ) -> None:
         await asyncio.to_thread(
-            lambda: self._durable.finish_item(
+            lambda: self._rows.finish_item(
                 run_id, block_id, key, status, attempts=attempts, code=code
             )
         )
 
     async def close(self, run_id: str, block_id: str) -> dict[str, int]:
-        return await asyncio.to_thread(self._durable.close_items, run_id, block_id)
+        return await asyncio.to_thread(self._rows.close_items, run_id, block_id)
+
+    async def claim(self, run_id: str, block_id: str, key: str, owner: str, lease_s: float) -> bool:
+        return await asyncio.to_thread(self._rows.claim_item, run_id, block_id, key, owner, lease_s)
+
+    async def renew(
+        self, run_id: str, block_id: str, keys: Sequence[str], owner: str, lease_s: float
+    ) -> None:
+        await asyncio.to_thread(self._rows.renew_items, run_id, block_id, keys, owner, lease_s)
+
+    async def due(self, run_id: str, block_id: str, redispatch_s: float) -> list[str]:
+        return await asyncio.to_thread(self._rows.due_items, run_id, block_id, redispatch_s)
+
+    async def dispatched(self, run_id: str, block_id: str, keys: Sequence[str]) -> None:
+        await asyncio.to_thread(self._rows.mark_dispatched, run_id, block_id, keys)
+
+    async def count(
+        self, run_id: str, block_id: str, outcome: str, breaker: int | None
+    ) -> str | None:
+        return await asyncio.to_thread(self._rows.record_item, run_id, block_id, outcome, breaker)
+
+    async def stop(self, run_id: str, block_id: str, reason: str) -> None:
+        await asyncio.to_thread(self._rows.stop_items, run_id, block_id, reason)
+
+    async def stop_reason(self, run_id: str, block_id: str) -> str | None:
+        return await asyncio.to_thread(self._rows.stop_reason, run_id, block_id)
+
+    async def counts(self, run_id: str, block_id: str) -> dict[str, int]:
+        return await asyncio.to_thread(self._rows.item_counts, run_id, block_id)
 
 
 class SwitchBoard:

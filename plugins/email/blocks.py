@@ -96,6 +96,11 @@ async def send_email(
             retry_disposition=sdk.RetryDisposition.BACKOFF,
         ) from None
     if not claimed:
+        if (existing or {}).get("status") == "sending":
+            # The attempt that claimed it died mid-delivery (one claim per item or run at a
+            # time): its fate is unknown until a human settles it, and the log says so.
+            await _finish(ctx, store, key, "unknown", error="in flight when its attempt died")
+            existing = {**(existing or {}), "status": "unknown"}
         return _already_claimed(ctx, outgoing, existing or {}, key)
     try:
         result = await _deliver(ctx, outgoing, now)

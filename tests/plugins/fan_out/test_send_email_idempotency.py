@@ -68,7 +68,7 @@ def test_the_same_key_is_delivered_once_then_skipped(smtp_peer, where):
     }
 
 
-def test_a_send_still_marked_sending_is_an_unknown_outcome_never_resent(smtp_peer, store):
+def test_a_send_still_marked_sending_becomes_unknown_and_is_never_resent(smtp_peer, store):
     ok, _ = store.outbound.begin(
         KEY, workflow_id="idem_test", run_id="crashed-run", recipient="ann@example.org",
         message_id="<x@localhost>",
@@ -83,7 +83,9 @@ def test_a_send_still_marked_sending_is_an_unknown_outcome_never_resent(smtp_pee
     assert r.error.details["claimed_by_run_id"] == "crashed-run"
     assert attempts(r) == 1  # manual: the executor does not retry it
     assert smtp_peer.transactions == 0
-    assert store.outbound.get(KEY).status == "sending"
+    # the later attempt writes down what it found: a human settles it from the unknown list
+    assert store.outbound.get(KEY).status == "unknown"
+    assert [row["idempotency_key"] for row in store.outbound.unknown()] == [KEY]
 
 
 def test_a_refused_delivery_is_logged_failed_and_the_key_can_be_sent_later(smtp_peer, store):
