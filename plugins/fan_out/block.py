@@ -21,16 +21,14 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
-
-import structlog
 
 from orchestrator_blocks import sdk
 
 from .codes import CIRCUIT_OPEN, FAILED, FAMILY, HALTED, INVALID_INPUT
-from .codes import UNKNOWN_OUTCOME_SUFFIX as UNKNOWN_SUFFIX
-from .items import Items, item_payload, read_items
+from .distributed import CHUNK, dispatch_and_wait, run_chunk
+from .item_run import Retry, engaged, run_item
+from .items import item_payload, read_items
 from .tally import Tally, show_progress
 
 __all__ = ["for_each"]
@@ -84,14 +82,6 @@ def _writes(config: Mapping[str, Any]) -> bool:
         return True
 
 
-@dataclass(frozen=True, slots=True)
-class _Retry:
-    """How an item is retried: attempts in all, and the SDK's backoff between them."""
-
-    max_attempts: int
-    backoff: sdk.Backoff
-
-
 class _Stop:
     """Why no new item starts (``None`` while items may still start)."""
 
@@ -110,82 +100,21 @@ class _Stop:
                 ctx.log.warning("fan_out.circuit_open", consecutive_failures=self.consecutive)
 
 
-def _is_unknown(env: sdk.ErrorEnvelope) -> bool:
-    level: sdk.ErrorEnvelope | None = env
-    while level is not None:
-        child_code = level.details.get("child_code")
-        if level.code.endswith(UNKNOWN_SUFFIX) or (
-            isinstance(child_code, str) and child_code.endswith(UNKNOWN_SUFFIX)
-        ):
-            return True
-        level = level.cause
-    return False
+COUNTED = ("sent", "failed", "skipped", "unknown", "not_started")
 
 
-def _skipped(value: sdk.Value) -> Any:
-    if isinstance(value, sdk.Json) and isinstance(value.value, Mapping):
-        return value.value.get("skipped") or None
-    return None
+def _lent(ctx: sdk.RunContext, name: str) -> Any:
+    try:
+        return ctx.services.lent(name)
+    except LookupError:
+        return None
 
 
-@dataclass(frozen=True, slots=True)
-class _Done:
-    outcome: str  # sent | skipped | failed | unknown
-    attempts: int
-    code: str | None = None
-
-
-async def _run_item(
-    ctx: sdk.RunContext, workflow: Any, items: Items, item: Mapping[str, Any], retry: _Retry
-) -> _Done:
-    """One item to its outcome (``sent``/``skipped``/``failed``/``unknown``), retried."""
-    key = items.key_of(item)
-    payload = sdk.Json(item_payload(items, item))
-    log = ctx.log
-    with structlog.contextvars.bound_contextvars(fan_out_item=key):
-        attempt = 0
-        while True:
-            attempt += 1
-            outcome = await ctx.services.run_child(workflow, payload, ctx)
-            env = outcome.error
-            where = {"attempts": attempt, "child_run_id": outcome.run_id}
-            if env is None and outcome.status == "succeeded":
-                reason = _skipped(outcome.output)
-                if reason:
-                    log.info("fan_out.item_skipped", reason=str(reason), **where)
-                    return _Done("skipped", attempt)
-                log.info("fan_out.item_succeeded", **where)
-                return _Done("sent", attempt)
-            if env is None:  # e.g. a per-item approval that is still pending
-                log.warning("fan_out.item_failed", outcome="failed", status=outcome.status, **where)
-                return _Done("failed", attempt)
-            fields = {"code": env.code, "message": env.message, "status": outcome.status}
-            if _is_unknown(env):
-                log.warning("fan_out.item_failed", outcome="unknown", **fields, **where)
-                return _Done("unknown", attempt, env.code)
-            if env.retry_disposition.retryable and attempt < retry.max_attempts:
-                delay = retry.backoff.delay_ms(attempt, seed=f"{ctx.run_id}:{key}:{attempt}")
-                log.warning("fan_out.item_retry_scheduled", delay_ms=delay, **fields, **where)
-                if delay:
-                    await ctx.clock.sleep(delay / 1000)
-                continue
-            log.warning("fan_out.item_failed", outcome="failed", **fields, **where)
-            return _Done("failed", attempt, env.code)
-
-
-async def _engaged(ctx: sdk.RunContext, names: Sequence[str]) -> str | None:
-    """The first engaged kill switch; a store that cannot answer counts as engaged."""
-    for name in names:
-        try:
-            if await ctx.service(sdk.KillSwitches).engaged(name):
-                return name
-        except (sdk.StateStoreError, LookupError) as exc:
-            ctx.log.error("fan_out.kill_switch_unreadable", kill_switch=name, message=str(exc))
-            return name
-    return None
-
-
-_COUNTED = ("sent", "failed", "skipped", "unknown", "not_started")
+def _dispatcher(ctx: sdk.RunContext) -> sdk.ItemDispatcher | None:
+    try:
+        return ctx.service(sdk.ItemDispatcher)
+    except LookupError:
+        return None
 
 
 def _item_log(ctx: sdk.RunContext) -> sdk.FanOutItems | None:
@@ -244,7 +173,6 @@ async def for_each(
     "unknown", "not_started"}``; the run ends ``partial`` when some items failed, and the
     block fails (``fan_out.failed`` / ``circuit_open`` / ``halted``) when none was sent.
     """
-    items = read_items(value, ctx, over=over, item_key=item_key)
     try:
         workflow.plan()
     except sdk.GraphInvalid as exc:
@@ -252,9 +180,23 @@ async def for_each(
             INVALID_INPUT, f"the per-item workflow {workflow.id!r} is invalid: {exc}"
         ) from None
     switches = tuple(kill_switches)
-    retry = _Retry(max_attempts, sdk.Backoff.exponential(base_ms, 2.0, jitter=0.0, cap_ms=max_ms))
-    stop = _Stop(circuit_breaker)
+    retry = Retry(max_attempts, sdk.Backoff.exponential(base_ms, 2.0, jitter=0.0, cap_ms=max_ms))
     ledger = _item_log(ctx)
+    chunk = _lent(ctx, CHUNK)
+    if chunk is not None and ledger is not None:  # a worker runs some items of a fan-out
+        return await run_chunk(
+            ctx,
+            value,
+            workflow,
+            chunk,
+            ledger=ledger,
+            concurrency=concurrency,
+            breaker=circuit_breaker,
+            retry=retry,
+            switches=switches,
+        )
+    items = read_items(value, ctx, over=over, item_key=item_key)
+    stop = _Stop(circuit_breaker)
     where = (ctx.run_id, ctx.block_id or "for_each")
     done: dict[str, str] = {}
     if ledger is not None:
@@ -268,6 +210,15 @@ async def for_each(
         workflow=workflow.id,
         already_done=len(done),
     )
+    dispatcher = _dispatcher(ctx) if ledger is not None else None
+    if dispatcher is not None and ledger is not None:  # the items run on workers
+        reason = await dispatch_and_wait(ctx, dispatcher, ledger, where, items, done)
+        table = await ledger.close(*where)
+        counts = {"total": len(items), **{k: table.get(k, 0) for k in COUNTED}}
+        ctx.log.info("fan_out.progress", done=len(items), final=True, **counts)
+        if reason is not None:
+            ctx.log.warning("fan_out.stopped", reason=reason, **counts)
+        return _end(ctx, counts, reason)
     tally = Tally(ctx, len(items), bar=show_progress(progress))
     for status in done.values():
         tally.restore(status)
@@ -278,17 +229,18 @@ async def for_each(
             if item is None:
                 return
             if switches:
-                engaged = await _engaged(ctx, switches)
-                if engaged is not None and stop.reason is None:
+                switch = await engaged(ctx, switches)
+                if switch is not None and stop.reason is None:
                     stop.reason = "halted"
-                    ctx.log.warning("fan_out.halted", kill_switch=engaged)
+                    ctx.log.warning("fan_out.halted", kill_switch=switch)
             if stop.reason is not None:
                 return
-            result = await _run_item(ctx, workflow, items, item, retry)
+            key = items.key_of(item)
+            result = await run_item(ctx, workflow, key, item_payload(items, item), retry)
             if ledger is not None:
                 await ledger.finish(
                     *where,
-                    items.key_of(item),
+                    key,
                     result.outcome,
                     attempts=result.attempts,
                     code=result.code,
@@ -308,7 +260,7 @@ async def for_each(
     counts = tally.finish()
     if ledger is not None:  # the rows are the truth: they also hold earlier passes' items
         table = await ledger.close(*where)
-        counts = {"total": len(items), **{k: table.get(k, 0) for k in _COUNTED}}
+        counts = {"total": len(items), **{k: table.get(k, 0) for k in COUNTED}}
     if stop.reason is not None:
         ctx.log.warning("fan_out.stopped", reason=stop.reason, **counts)
     return _end(ctx, counts, stop.reason)
