@@ -21,6 +21,7 @@ def register_commands(cli: CommandLine) -> None:
     from .runs_cmd import runs_app
     from .serve_cmd import serve_command
     from .store_cmd import events_app, kill_app, reflexion_app, verify_app
+    from .worker_cmd import worker_command
 
     _extend_plugins_group()
 
@@ -28,6 +29,7 @@ def register_commands(cli: CommandLine) -> None:
     cli.add_typer(runs_app, name="runs")
     cli.add_typer(approvals_app, name="approvals")
     cli.command("serve")(serve_command)
+    cli.command("worker")(worker_command)
     cli.command("console")(console_command)
     cli.command("explain")(explain_command)
     if "batch-notify" not in {c.name for c in demo_app.registered_commands}:

@@ -50,6 +50,22 @@ class PostgresServer:
             cmd = ["runuser", "-u", self.user, "--", *cmd]
         return subprocess.run(cmd, capture_output=True, text=True, timeout=60, check=False)
 
+    def restart(self) -> None:
+        """Stop the server (dropping every connection) and start it again on the same port."""
+        port = self.url.rsplit(":", 1)[1].split("/", 1)[0]
+        self._run("pg_ctl", "-D", str(self.datadir), "-m", "fast", "-w", "stop")
+        self._run(
+            "pg_ctl",
+            "-D",
+            str(self.datadir),
+            "-l",
+            str(self.datadir.parent / "server.log"),
+            "-o",
+            f"-p {port} -c listen_addresses=127.0.0.1 -k {self.datadir.parent} -c fsync=off",
+            "-w",
+            "start",
+        )
+
     def stop(self) -> None:
         self._run("pg_ctl", "-D", str(self.datadir), "-m", "immediate", "stop")
         shutil.rmtree(self.datadir.parent, ignore_errors=True)
