@@ -51,14 +51,8 @@ def list_plugins(
         table.add_column(col, no_wrap=col in ("type", "domain"))
     for r in rows:
         timeout = "none" if r["timeout_ms"] is None else f"{r['timeout_ms'] / 1000:g}s"
-        table.add_row(
-            r["type_id"],
-            r["domain"],
-            timeout,
-            str(r["retries"]),
-            r["backoff"] or "n/a",
-            r["source"],
-        )
+        cells = (r["type_id"], r["domain"], timeout, str(r["retries"]), r["backoff"] or "n/a")
+        table.add_row(*cells, r["source"])
     console.print(table)
     for tid, srcs in conflicts.items():
         console.print(f"[red]conflict[/red]: {tid} is provided by {' and '.join(srcs)}")
