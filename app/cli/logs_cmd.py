@@ -25,23 +25,14 @@ def logs_command(
     ] = False,
 ) -> None:
     """Reconstruct one run: timeline, attempts, retries, errors and on_error handlers."""
-    from orchestrator_blocks.app.cli.timeline import (
-        build_timeline,
-        events_for_run,
-        resolve_run_id,
-    )
+    from orchestrator_blocks.app.cli.timeline import build_timeline, events_for_run
+    from orchestrator_blocks.app.run_ids import resolve_run_id
 
     logs_dir = _settings().logs_dir
-    try:
-        full_id = resolve_run_id(logs_dir, run_id)
-    except LookupError as exc:
-        raise UserError(str(exc)) from None
-    if full_id is None:
-        raise UserError(
-            f"no run {run_id!r} in the logs at {logs_dir}; "
-            "list recent runs with `orchestrator-blocks runs`"
-        )
+    full_id = resolve_run_id(run_id, store=_open_store(), logs_dir=logs_dir)
     events = events_for_run(logs_dir, full_id)
+    if not events:
+        raise UserError(f"run {full_id} has no events in the logs at {logs_dir}")
     if as_json:
         for e in events:
             typer.echo(json.dumps(e, ensure_ascii=False, default=str))
@@ -51,16 +42,22 @@ def logs_command(
     _render_passes(timeline, _stored_status(full_id))
 
 
-def _stored_status(run_id: str) -> str | None:
-    """The run's state in the store (``running (owner lost)``...), when there is one."""
+def _open_store() -> Any:
+    """The store, or None when it cannot be opened (the logs alone still tell the run)."""
     from orchestrator_blocks.app.store import open_store
     from orchestrator_blocks.kernel.config import load_settings
     from orchestrator_blocks.sdk import OrchestratorError
 
     try:
-        row = open_store(load_settings()).durable.get(run_id)
+        return open_store(load_settings())
     except OrchestratorError:
         return None
+
+
+def _stored_status(run_id: str) -> str | None:
+    """The run's state in the store (``running (owner lost)``...), when there is one."""
+    store = _open_store()
+    row = store.durable.get(run_id) if store is not None else None
     return row.shown_status if row is not None else None
 
 
