@@ -1,5 +1,9 @@
 """End to end in Debian's Chromium (Playwright): log in, approve and reject proposals, open a
-run's timeline and a workflow's graph; screenshots go to docs/screenshots/."""
+run's timeline and a workflow's graph.
+
+Screenshots go to a temporary directory: the tracked ones in docs/screenshots/ change only
+on purpose, with `nox -s screenshots` (it sets ORCHESTRATOR_BLOCKS_SCREENSHOTS to that
+directory)."""
 
 from __future__ import annotations
 
@@ -21,7 +25,15 @@ from console_support import (
 )
 
 CHROMIUM = "/usr/bin/chromium"
-SHOTS = REPO / "docs" / "screenshots"
+TRACKED_SHOTS = REPO / "docs" / "screenshots"
+SHOTS_ENV = "ORCHESTRATOR_BLOCKS_SCREENSHOTS"
+
+
+def _tracked() -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(TRACKED_SHOTS.glob("*.png"))}
+
+
+TRACKED_AT_START = _tracked()
 
 pytestmark = [
     pytest.mark.browser,
@@ -51,6 +63,14 @@ def browser() -> Iterator[Any]:
 
 
 @pytest.fixture
+def shots(tmp_path: Path) -> Path:
+    """Where screenshots go: a temporary directory, unless asked for elsewhere."""
+    path = Path(os.environ.get(SHOTS_ENV) or tmp_path / "screenshots")
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+@pytest.fixture
 def page(browser: Any) -> Iterator[Any]:
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     p = context.new_page()
@@ -71,7 +91,7 @@ def log_in(page: Any, console: Console, name: str = APPROVER) -> None:
     page.wait_for_url("**/proposed-actions")
 
 
-def test_approve_and_reject_in_the_browser(page: Any, console: Console) -> None:
+def test_approve_and_reject_in_the_browser(page: Any, console: Console, shots: Path) -> None:
     first = stage_batch_proposal(console.store, ref="one")
     second = stage_batch_proposal(console.store, ref="two", recipient=EVIL_NAME, body=EVIL_BODY)
     log_in(page, console)
@@ -82,8 +102,7 @@ def test_approve_and_reject_in_the_browser(page: Any, console: Console) -> None:
     assert EVIL_NAME in evil.inner_text()  # shown as text, not run
     frame = page.frame_locator(f"#p{second.id} iframe.email")
     assert "Hello" in frame.locator("body").inner_text()
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SHOTS / "approvals.png"), full_page=True)
+    page.screenshot(path=str(shots / "approvals.png"), full_page=True)
 
     card.locator("input[name=note]").fill("looks right")
     card.locator("button[value=approve]").click()
@@ -109,7 +128,7 @@ def test_non_approver_sees_one_line_error(page: Any, console: Console) -> None:
     assert console.store.proposals.get(p.id).status == "pending"
 
 
-def test_run_timeline_and_workflow_graph(page: Any, console: Console) -> None:
+def test_run_timeline_and_workflow_graph(page: Any, console: Console, shots: Path) -> None:
     # Playwright's sync API keeps an event loop in this thread: run the workflows in another
     with ThreadPoolExecutor(1) as pool:
         ids = pool.submit(run_workflows).result()
@@ -138,8 +157,7 @@ def test_run_timeline_and_workflow_graph(page: Any, console: Console) -> None:
     assert "on_error handler of push" in page.inner_text(".grow[data-block=notify_ops]")
     assert "transform.execution_failed" in page.inner_text(".envelope")
     assert "workflow.failed" in page.inner_text("body")  # the ledger event of the run
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SHOTS / "run-timeline.png"), full_page=True)
+    page.screenshot(path=str(shots / "run-timeline.png"), full_page=True)
 
     page.click(".grow[data-block=push] >> nth=0 >> a")
     page.wait_for_url("**/logs?block=push")
@@ -261,3 +279,9 @@ def test_batch_notify_gate_approved_in_the_browser_resumes_the_run(
         proc.send_signal(signal.SIGTERM)
         out = proc.communicate(timeout=30)[0]
     assert proc.returncode == 0, out
+
+
+@pytest.mark.skipif(bool(os.environ.get(SHOTS_ENV)), reason="refreshing screenshots on purpose")
+def test_the_tracked_screenshots_are_left_alone() -> None:
+    """Running the suite rewrites no tracked file (this module runs its tests in order)."""
+    assert _tracked() == TRACKED_AT_START
