@@ -25,7 +25,7 @@ def screenshots(session: nox.Session) -> None:
     test suite writes its screenshots to a temporary directory)."""
     session.install("-e", ".[test]")
     target = str(ROOT / "docs" / "screenshots")
-    env = {"ORCHESTRATOR_BLOCKS_SCREENSHOTS": target}
+    env = {"ORCHESTRATOR_BLOCKS_SCREENSHOTS": target, "ORCHESTRATOR_BLOCKS_REQUIRE_PEERS": "1"}
     session.run("pytest", "tests/console/test_browser.py", *session.posargs, env=env)
 
 

@@ -24,7 +24,7 @@ from console_support import (
     stage_batch_proposal,
 )
 
-CHROMIUM = "/usr/bin/chromium"
+CHROMIUM = os.environ.get("ORCHESTRATOR_BLOCKS_CHROMIUM", "/usr/bin/chromium")
 TRACKED_SHOTS = REPO / "docs" / "screenshots"
 SHOTS_ENV = "ORCHESTRATOR_BLOCKS_SCREENSHOTS"
 
@@ -35,15 +35,17 @@ def _tracked() -> dict[str, bytes]:
 
 TRACKED_AT_START = _tracked()
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(not os.path.exists(CHROMIUM), reason=f"{CHROMIUM} is not installed"),
-]
+pytestmark = [pytest.mark.browser]
 
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
+    """Debian's Chromium driven by Playwright; without it, one line says what to install."""
     from playwright.sync_api import sync_playwright
+    from support.peers import peer_unavailable
+
+    if not os.access(CHROMIUM, os.X_OK):
+        peer_unavailable(f"Chromium ({CHROMIUM}): install it with `apt-get install chromium`")
 
     with sync_playwright() as pw:
         b = pw.chromium.launch(
