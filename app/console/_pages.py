@@ -73,6 +73,7 @@ async def login(
             form_csrf=expected,
             token_file=console.token_file,
             error="wrong token or empty name; the token is in the file shown below",
+            name=name,  # kept: only the token needs typing again
         )
         return response
     session = console.sessions.create(name)

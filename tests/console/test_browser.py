@@ -120,14 +120,77 @@ def test_approve_and_reject_in_the_browser(page: Any, console: Console, shots: P
     assert page.dialogs == []  # type: ignore[attr-defined]
 
 
-def test_non_approver_sees_one_line_error(page: Any, console: Console) -> None:
+def test_a_non_approver_sees_the_buttons_disabled_and_why(page: Any, console: Console) -> None:
     p = stage_batch_proposal(console.store, ref="eve")
     log_in(page, console, name="eve")
-    page.locator(f"#p{p.id} button[value=approve]").click()
-    error = page.wait_for_selector(".flash.error")
-    assert error.inner_text() == "only the configured approver (mike) can decide; 'eve' cannot"
-    assert page.locator(f"section#p{p.id}").get_attribute("data-status") == "pending"
+    for decision in ("approve", "reject"):
+        button = page.locator(f"#p{p.id} button[value={decision}]")
+        assert button.is_disabled()
+        assert button.get_attribute("title") == "only mike can decide"
+    assert page.locator(f"#p{p.id} input[name=note]").is_disabled()
+    assert "only mike can decide" in page.inner_text(".muted >> nth=0")
     assert console.store.proposals.get(p.id).status == "pending"
+
+
+def test_the_approver_sees_them_enabled(page: Any, console: Console) -> None:
+    p = stage_batch_proposal(console.store, ref="mike")
+    log_in(page, console)
+    assert page.locator(f"#p{p.id} button[value=approve]").is_enabled()
+    assert page.locator(f"#p{p.id} button[value=reject]").is_enabled()
+
+
+def test_a_null_input_shows_as_a_dash(page: Any, console: Console) -> None:
+    p = stage_batch_proposal(console.store, ref="nulls")
+    payload = {**p.payload, "inputs": {**p.payload["inputs"], "max_recipients": None}}
+    console.store.proposals.stage(
+        action_type=p.action_type,
+        entity_ref="workflow:batch_notify:run_nulls2",
+        workflow_type=p.workflow_type,
+        run_id=None,
+        risk_level=p.risk_level,
+        proposed_by="runner",
+        payload=payload,
+    )
+    log_in(page, console)
+    cell = page.locator("table.inputs tr:has(th:text-is('max_recipients')) td")
+    assert cell.inner_text() == "—"
+    assert "None" not in page.inner_text("main")
+
+
+def test_a_wrong_token_keeps_the_name(page: Any, console: Console) -> None:
+    page.goto(console.url + "/login")
+    page.fill("input[name=name]", "Mike Approver")
+    page.fill("input[name=token]", "not-the-token")
+    page.click("button[type=submit]")
+    page.wait_for_selector(".flash.error")
+    assert page.input_value("input[name=name]") == "Mike Approver"
+    assert page.input_value("input[name=token]") == ""
+
+
+def test_the_graph_fits_a_1280_px_window(page: Any, console: Console) -> None:
+    log_in(page, console)
+    page.goto(console.url + "/workflows/batch_notify_preview")
+    assert page.viewport_size["width"] == 1280
+    geometry = page.evaluate(
+        """() => {
+          const box = (el) => el.getBoundingClientRect();
+          const card = document.querySelector("svg.flow").closest(".card");
+          const lanes = [...document.querySelectorAll("svg.flow rect.lane")].map((r) => {
+            const title = document.querySelector(
+              `svg.flow text.lane-title[data-lane="${r.dataset.lane}"]`);
+            return {lane: r.dataset.lane, rect: box(r).toJSON(), title: box(title).toJSON()};
+          });
+          return {lanes, card: box(card).toJSON(), width: window.innerWidth,
+                  scroll: card.scrollWidth - card.clientWidth};
+        }"""
+    )
+    assert [g["lane"] for g in geometry["lanes"]][-1] == "verify"
+    verify = geometry["lanes"][-1]["rect"]
+    assert verify["right"] <= min(geometry["width"], geometry["card"]["right"])
+    assert geometry["scroll"] == 0  # nothing to scroll to: no lane is cut off
+    for g in geometry["lanes"]:
+        assert g["rect"]["left"] <= g["title"]["left"], g
+        assert g["title"]["right"] <= g["rect"]["right"], g  # the header fits its lane
 
 
 def test_run_timeline_and_workflow_graph(page: Any, console: Console, shots: Path) -> None:
@@ -166,7 +229,7 @@ def test_run_timeline_and_workflow_graph(page: Any, console: Console, shots: Pat
     assert "block.retry_scheduled" in page.inner_text("table.logs")
 
     page.goto(console.url + "/workflows/nightly_digest")
-    lanes = page.locator("svg.flow text").all_text_contents()
+    lanes = page.locator("svg.flow text.lane-title > title").all_text_contents()
     for title in ("01 / Trigger", "04 / Steps and fan-out", "05 / Post actions", "06 / Verify"):
         assert title in lanes
     assert page.locator("path.edge-error").count() == 1
