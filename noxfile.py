@@ -20,6 +20,16 @@ def tests(session: nox.Session) -> None:
 
 
 @nox.session
+def screenshots(session: nox.Session) -> None:
+    """Refresh the tracked docs/screenshots/*.png from the browser tests, on purpose (the
+    test suite writes its screenshots to a temporary directory)."""
+    session.install("-e", ".[test]")
+    target = str(ROOT / "docs" / "screenshots")
+    env = {"ORCHESTRATOR_BLOCKS_SCREENSHOTS": target, "ORCHESTRATOR_BLOCKS_REQUIRE_PEERS": "1"}
+    session.run("pytest", "tests/console/test_browser.py", *session.posargs, env=env)
+
+
+@nox.session
 def lint(session: nox.Session) -> None:
     """ruff, mypy (sdk, kernel, app, plugins; strict on the sdk) and the layer contracts."""
     # A regular install: mypy and import-linter cannot follow an editable package-dir mapping.

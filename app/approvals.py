@@ -28,6 +28,7 @@ __all__ = [
     "NotApprover",
     "configured_approver",
     "decide",
+    "decision_event_key",
     "expire_due",
     "propose",
 ]
@@ -98,6 +99,11 @@ def _expired(p: Proposal, now: datetime | None = None) -> bool:
     return (now or datetime.now(UTC)) >= end
 
 
+def decision_event_key(status: str, proposal_id: int) -> str:
+    """The idempotency key of the ledger event a decision records (one per proposal)."""
+    return f"proposal.{status}:{proposal_id}"
+
+
 def _record(store: Store, p: Proposal, status: str) -> None:
     store.ledger.record(
         f"proposal.{status}",
@@ -111,7 +117,7 @@ def _record(store: Store, p: Proposal, status: str) -> None:
             "decided_by": p.decided_by,
             "note": p.note,
         },
-        f"proposal.{status}:{p.id}",
+        decision_event_key(status, p.id),
     )
 
 

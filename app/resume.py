@@ -32,18 +32,20 @@ class ResumeError(OrchestratorError):
 
 
 def find_run(store: Store, run_id: str) -> RunRow:
-    """The run whose id is ``run_id`` or starts with it (a unique prefix), or raise."""
-    row = store.durable.get(run_id)
-    if row is not None:
-        return row
-    matches = store.durable.resolve(run_id) if len(run_id) >= 4 else []
-    if len(matches) == 1:
-        found = store.durable.get(matches[0])
-        assert found is not None
-        return found
-    if matches:
-        raise ResumeError(f"run id prefix {run_id!r} is ambiguous; give more characters")
-    raise ResumeError(f"no run {run_id} in the store; see `orchestrator-blocks runs`")
+    """The durable run ``run_id`` names (a full id or a unique prefix), or raise."""
+    from .run_ids import RunIdError, resolve_run_id
+
+    try:
+        full_id = resolve_run_id(run_id, store=store)
+    except RunIdError as exc:
+        raise ResumeError(str(exc)) from None
+    row = store.durable.get(full_id)
+    if row is None:
+        raise ResumeError(
+            f"run {full_id} has no durable row (it ran with ORCHESTRATOR_BLOCKS_DURABLE=off): "
+            "there is nothing to continue"
+        )
+    return row
 
 
 def workflow_file(row: RunRow, workflows_dir: Path) -> Path | None:

@@ -44,10 +44,37 @@ class Upstream:
     requests: list[str] = field(default_factory=list)
 
 
+_shared: Upstream | None = None
+_shared_lock = threading.Lock()
+
+
+def sample_trials_url() -> str:
+    """The URL of a sample upstream kept for the rest of the process, started on first use.
+
+    The example's fallback when ``ORCHESTRATOR_BLOCKS_TRIALS_URL`` is not set: the port is
+    the one the operating system hands out, so it can collide with nothing (a fixed port,
+    such as the console's 8765, could be anybody's).
+    """
+    global _shared
+    with _shared_lock:
+        if _shared is None:
+            _shared = _start(Upstream(url="", mode="ok"))[0]
+        return _shared.url
+
+
 @contextmanager
 def serve_trials(mode: str = "ok") -> Iterator[Upstream]:
     """Serve the endpoint on 127.0.0.1 (a free port) for the duration of the block."""
-    state = Upstream(url="", mode=mode)
+    state, server = _start(Upstream(url="", mode=mode))
+    try:
+        yield state
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def _start(state: Upstream) -> tuple[Upstream, ThreadingHTTPServer]:
+    """Serve ``state``'s mode on 127.0.0.1, a free port, from a daemon thread."""
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
@@ -75,8 +102,4 @@ def serve_trials(mode: str = "ok") -> Iterator[Upstream]:
     state.url = f"http://127.0.0.1:{server.server_address[1]}{PATH}"
     thread = threading.Thread(target=server.serve_forever, name="demo-upstream", daemon=True)
     thread.start()
-    try:
-        yield state
-    finally:
-        server.shutdown()
-        server.server_close()
+    return state, server

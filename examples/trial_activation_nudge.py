@@ -9,7 +9,8 @@ cron -> http_request -> template_handlebars -> send_email; each of the last thre
 error envelope to one child workflow that renders it as one JSON line and appends it to
 ``errors/trial_activation_nudge.jsonl`` under ``ORCHESTRATOR_BLOCKS_FILES_ROOT``.
 
-Settings (environment): ``ORCHESTRATOR_BLOCKS_TRIALS_URL`` (the upstream endpoint),
+Settings (environment): ``ORCHESTRATOR_BLOCKS_TRIALS_URL`` (the upstream endpoint; without
+it, a sample upstream this process starts on 127.0.0.1, on a port the OS picks),
 ``ORCHESTRATOR_BLOCKS_NUDGE_TO`` (recipient), ``ORCHESTRATOR_BLOCKS_SMTP_URL`` (without it
 the email lands in ``$ORCHESTRATOR_BLOCKS_HOME/outbox/`` as an ``.eml`` file).
 """
@@ -19,10 +20,11 @@ from __future__ import annotations
 import os
 
 import orchestrator_blocks as ob
+from orchestrator_blocks.examples.demo_upstream import sample_trials_url
 
-TRIALS_URL = os.environ.get(
-    "ORCHESTRATOR_BLOCKS_TRIALS_URL", "http://127.0.0.1:8765/trials/not-activated"
-)
+# Without a configured upstream, a sample one on a port the OS picks (never a fixed port
+# such as the console's 8765, which another program may hold).
+TRIALS_URL = os.environ.get("ORCHESTRATOR_BLOCKS_TRIALS_URL") or sample_trials_url()
 NUDGE_TO = os.environ.get("ORCHESTRATOR_BLOCKS_NUDGE_TO", "growth@example.com")
 ERROR_LOG = "errors/trial_activation_nudge.jsonl"
 

@@ -65,13 +65,9 @@ class InputSpec:
                     raise ValueError(f"longer than {self.max_length} characters")
                 return value
             if t == "integer":
-                if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
-                    raise ValueError("not a whole number")
-                return int(value)
+                return _whole_number(value)
             if t == "number":
-                if isinstance(value, bool):
-                    raise ValueError("not a number")
-                return float(value)
+                return _number(value)
             if t == "boolean":
                 if isinstance(value, bool):
                     return value
@@ -100,6 +96,26 @@ class InputSpec:
         except (TypeError, ValueError) as exc:
             raise InputError(f"input {self.name!r} ({t}): {exc}: {value!r:.80}") from None
         raise InputError(f"input {self.name!r}: unsupported type {t!r}")
+
+
+def _whole_number(value: Any) -> int:
+    """``3``, ``3.0`` or ``"3"``; anything else says what it expected, not how Python
+    failed to parse it (``invalid literal for int()``)."""
+    if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+        raise ValueError("expected a whole number")
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise ValueError("expected a whole number") from None
+
+
+def _number(value: Any) -> float:
+    if isinstance(value, bool):
+        raise ValueError("expected a number")
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise ValueError("expected a number") from None
 
 
 def validate_inputs(

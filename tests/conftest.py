@@ -13,6 +13,14 @@ from orchestrator_blocks.sdk.redaction import forget_secrets
 pytest_plugins = ["orchestrator_blocks.sdk.testing"]
 
 
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """One line per system peer that was missing, naming what to install."""
+    from support.peers import missing
+
+    for message in sorted(missing):
+        terminalreporter.write_line(f"missing peer, its tests were skipped: {message}")
+
+
 @pytest.fixture(autouse=True)
 def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """Point ORCHESTRATOR_BLOCKS_HOME and FILES_ROOT at a temp dir; reset plugins and the
@@ -60,13 +68,14 @@ def cli(capsys: pytest.CaptureFixture[str]):
 
 @pytest.fixture(scope="session")
 def postgres_server():
-    """A real PostgreSQL server for the session, or a skip that says why there is none."""
+    """A real PostgreSQL server for the session, or a skip that says why there is none and
+    what to install (a failure under ORCHESTRATOR_BLOCKS_REQUIRE_PEERS=1, as in CI)."""
+    from support.peers import peer_unavailable
     from support.postgres import start_postgres
 
     server = start_postgres()
     if isinstance(server, str):
-        print(f"\nPostgreSQL tests skipped: {server}")
-        pytest.skip(f"PostgreSQL unavailable: {server}")
+        peer_unavailable(f"PostgreSQL: {server}")
     yield server
     server.stop()
 

@@ -42,15 +42,21 @@ def approvals_list(
         str | None,
         typer.Option("--status", help="pending, approved, rejected or expired (default: all)."),
     ] = None,
+    run: Annotated[
+        str | None,
+        typer.Option("--run", help="Only the gates of this run (a run id or a unique prefix)."),
+    ] = None,
     limit: Annotated[int, typer.Option("--limit", "-n", min=1)] = 50,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """List proposals, pending first."""
     from orchestrator_blocks.app.approvals import expire_due
+    from orchestrator_blocks.app.run_ids import resolve_run_id
 
     store, _ = _store()
+    run_id = resolve_run_id(run, store=store) if run is not None else None
     expire_due(store)
-    rows = store.proposals.list(status, limit=limit)
+    rows = store.proposals.list(status, limit=limit, run_id=run_id)
     unknown = store.outbound.unknown()
     if as_json:
         typer.echo(json.dumps([p.as_dict() for p in rows], default=str))

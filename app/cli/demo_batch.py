@@ -86,9 +86,14 @@ def batch_notify_demo(
     )
     decide(store, settings, proposal.id, approve=True, as_=approver, note="demo")
     workflow = load_workflow(source)
+    # What serve does with the approval's ledger event, done here: claim its delivery to
+    # batch_notify before the run, so a later `serve` does not start (and gate) it again.
+    approval = _approval_event(store, proposal.id)
+    store.ledger.claim_delivery(workflow.id, approval)
     first = asyncio.run(
         run_workflow(workflow, {**inputs, "_proposal_id": proposal.id}, settings=settings)
     )
+    store.ledger.set_delivery_run(workflow.id, approval, first.run_id)
     console.print(f"   run {first.run_id}: {first.status}")
     if str(first.status) != "awaiting_approval":
         print_run_summary(first)
@@ -135,3 +140,14 @@ def batch_notify_demo(
     console.print(f"debug this run: orchestrator-blocks logs {first.run_id}", markup=False)
     if not reject and not final.ok:
         raise typer.Exit(1)
+
+
+def _approval_event(store: Any, proposal_id: int) -> int:
+    """The id of the ledger event the approval of ``proposal_id`` recorded."""
+    from orchestrator_blocks.app.approvals import APPROVED, decision_event_key
+
+    key = decision_event_key(APPROVED, proposal_id)
+    found = [e.id for e in store.ledger.recent(20) if e.idempotency_key == key]
+    if not found:
+        raise UserError(f"the approval of proposal {proposal_id} recorded no ledger event")
+    return int(found[0])

@@ -1,4 +1,5 @@
-"""``orchestrator-blocks logs RUN_ID``: debug a run from the local logs alone."""
+"""``orchestrator-blocks logs RUN_ID``: debug a run from its events: the local logs, or on
+PostgreSQL the store, which holds every machine's events."""
 
 from __future__ import annotations
 
@@ -25,36 +26,25 @@ def logs_command(
     ] = False,
 ) -> None:
     """Reconstruct one run: timeline, attempts, retries, errors and on_error handlers."""
-    from orchestrator_blocks.app.cli.timeline import (
-        build_timeline,
-        events_for_run,
-        resolve_run_id,
-    )
+    from orchestrator_blocks.app.cli.timeline import build_timeline, events_for_run
+    from orchestrator_blocks.app.run_ids import resolve_run_id
 
     logs_dir = _settings().logs_dir
-    shared = _shared_store()
-    try:
-        full_id = resolve_run_id(logs_dir, run_id)
-    except LookupError as exc:
-        raise UserError(str(exc)) from None
-    if full_id is None and shared is not None:
-        matches = shared.durable.resolve(run_id)
-        if len(matches) > 1:
-            raise UserError(f"run id prefix {run_id!r} is ambiguous; give more characters")
-        full_id = matches[0] if matches else None
-    if full_id is None:
-        raise UserError(
-            f"no run {run_id!r} in the logs at {logs_dir}; "
-            "list recent runs with `orchestrator-blocks runs`"
-        )
-    if shared is not None:  # every machine's events, not only this one's log files
+    store = _open_store()
+    full_id = resolve_run_id(run_id, store=store, logs_dir=logs_dir)
+    if store is not None and store.engine.dialect == "postgresql":
+        # every machine's events, not only those in this machine's log files
         from orchestrator_blocks.app.store.events import events_for_run as stored_events
         from orchestrator_blocks.app.store.events import flush_pending
 
         flush_pending()
-        events = stored_events(shared.engine, full_id)
+        events = stored_events(store.engine, full_id)
+        where = "the store"
     else:
         events = events_for_run(logs_dir, full_id)
+        where = f"the logs at {logs_dir}"
+    if not events:
+        raise UserError(f"run {full_id} has no events in {where}")
     if as_json:
         for e in events:
             typer.echo(json.dumps(e, ensure_ascii=False, default=str))
@@ -64,29 +54,22 @@ def logs_command(
     _render_passes(timeline, _stored_status(full_id))
 
 
-def _shared_store() -> Any:
-    """The store when it is PostgreSQL (shared by several machines), else ``None``."""
+def _open_store() -> Any:
+    """The store, or None when it cannot be opened (the logs alone still tell the run)."""
     from orchestrator_blocks.app.store import open_store
     from orchestrator_blocks.kernel.config import load_settings
     from orchestrator_blocks.sdk import OrchestratorError
 
     try:
-        store = open_store(load_settings())
+        return open_store(load_settings())
     except OrchestratorError:
         return None
-    return store if store.engine.dialect == "postgresql" else None
 
 
 def _stored_status(run_id: str) -> str | None:
     """The run's state in the store (``running (owner lost)``...), when there is one."""
-    from orchestrator_blocks.app.store import open_store
-    from orchestrator_blocks.kernel.config import load_settings
-    from orchestrator_blocks.sdk import OrchestratorError
-
-    try:
-        row = open_store(load_settings()).durable.get(run_id)
-    except OrchestratorError:
-        return None
+    store = _open_store()
+    row = store.durable.get(run_id) if store is not None else None
     return row.shown_status if row is not None else None
 
 

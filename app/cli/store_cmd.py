@@ -27,6 +27,16 @@ def _store() -> tuple[Any, Any]:
     return open_store(settings), settings
 
 
+RUN_HELP = "Only this run's (a run id or a unique prefix)."
+
+
+def _run_id(store: Any, run: str | None) -> str | None:
+    """The full id ``--run`` names, through the one resolver every command uses."""
+    from orchestrator_blocks.app.run_ids import resolve_run_id
+
+    return resolve_run_id(run, store=store) if run is not None else None
+
+
 def _switch(name: str, engaged: bool, reason: str | None, actor: str | None) -> None:
     if not name or not all(c.isalnum() or c in "_-.:" for c in name):
         raise UserError(f"kill switch names use letters, digits and '_-.:', got {name!r}")
@@ -85,6 +95,7 @@ def kill_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
 def events_list(
     ctx: typer.Context,
     event_type: Annotated[str | None, typer.Option("--type", "-t", help="Only this type.")] = None,
+    run: Annotated[str | None, typer.Option("--run", help=RUN_HELP)] = None,
     limit: Annotated[int, typer.Option("--limit", "-n", min=1)] = 30,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
@@ -92,7 +103,8 @@ def events_list(
     if ctx.invoked_subcommand is not None:
         return
     store, _ = _store()
-    records = store.ledger.recent(limit * 4 if event_type else limit)
+    run_id = _run_id(store, run)
+    records = store.ledger.recent(limit * 4 if event_type else limit, run_id=run_id)
     if event_type:
         records = [r for r in records if r.event_type == event_type][:limit]
     if as_json:
@@ -135,12 +147,13 @@ def events_record(
 def reflexion_search(
     text: Annotated[str, typer.Argument(help="Words to look for.")] = "",
     tag: Annotated[str | None, typer.Option("--tag")] = None,
+    run: Annotated[str | None, typer.Option("--run", help=RUN_HELP)] = None,
     limit: Annotated[int, typer.Option("--limit", "-n", min=1)] = 20,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Search the narratives past runs left behind."""
     store, _ = _store()
-    rows = store.runs.search_reflexion(text, tag=tag, limit=limit)
+    rows = store.runs.search_reflexion(text, tag=tag, run_id=_run_id(store, run), limit=limit)
     if as_json:
         typer.echo(json.dumps(rows, default=str))
         return
@@ -206,11 +219,16 @@ def verify_run_due(
 
 @verify_app.command("list")
 def verify_list(
-    run_id: Annotated[str, typer.Argument(help="The run whose checks to show.")],
+    run_id: Annotated[
+        str, typer.Argument(help="The run whose checks to show (or a unique prefix).")
+    ],
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """The verify checks of one run and their state."""
+    from orchestrator_blocks.app.run_ids import resolve_run_id
+
     store, _ = _store()
+    run_id = resolve_run_id(run_id, store=store)
     checks = store.verify.for_run(run_id)
     if as_json:
         typer.echo(json.dumps([c.__dict__ for c in checks], default=str))

@@ -23,7 +23,7 @@ __all__ = [
     "build_timeline",
     "events_for_run",
     "list_runs",
-    "resolve_run_id",
+    "run_ids_in_logs",
 ]
 
 _TERMINAL_EVENTS = {
@@ -61,22 +61,14 @@ def _scan(logs_dir: Path, needles: set[str]) -> Iterator[dict[str, Any]]:
                     yield event
 
 
-def resolve_run_id(logs_dir: Path, prefix: str) -> str | None:
-    """The full run id for an id or a unique prefix of at least 6 characters."""
-    matches = {
-        e["run_id"]
+def run_ids_in_logs(logs_dir: Path, prefix: str) -> set[str]:
+    """The ids of the runs in the logs that are ``prefix`` or start with it (for
+    :func:`orchestrator_blocks.app.run_ids.resolve_run_id`, the one resolver)."""
+    return {
+        str(e["run_id"])
         for e in _scan(logs_dir, {prefix})
         if e.get("event") == "run.created" and str(e.get("run_id", "")).startswith(prefix)
     }
-    if len(matches) == 1:
-        return str(matches.pop())
-    if prefix in matches:
-        return prefix
-    if len(matches) > 1:
-        raise LookupError(
-            f"run id prefix {prefix!r} matches {len(matches)} runs; give more characters"
-        )
-    return None
 
 
 def events_for_run(logs_dir: Path, run_id: str) -> list[dict[str, Any]]:

@@ -14,6 +14,7 @@ from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
 from pydantic import BaseModel, Field
 
 from ..approvals import ApprovalError, NotApprover
+from ..run_ids import MIN_PREFIX
 from ._app import console_of, csrf_header, session_cookie
 from ._auth import Session, csrf_ok
 from ._data import decide_as, run_detail, runs
@@ -23,8 +24,8 @@ __all__ = ["router"]
 RUN_ID = Annotated[
     str,
     Path(
-        pattern=r"^[0-9A-Za-z_-]{6,64}$",
-        description="A run id, or a unique prefix of at least 6 characters.",
+        pattern=rf"^[0-9A-Za-z_-]{{{MIN_PREFIX},64}}$",
+        description=f"A run id, or a unique prefix of at least {MIN_PREFIX} characters.",
     ),
 ]
 PROPOSAL_ID = Annotated[int, Path(ge=1, le=2**53)]
@@ -142,15 +143,19 @@ async def list_runs(
     )
 
 
-@router.get("/runs/{run_id}", summary="One run: timeline, errors, fan-out counts, verify")
+@router.get(
+    "/runs/{run_id}",
+    summary="One run: timeline, errors, fan-out counts, verify",
+    responses={
+        404: {"description": "no run has this id or prefix"},
+        409: {"description": "the prefix matches several runs (the detail names them)"},
+    },
+)
 async def get_run(request: Request, _s: Authed, run_id: RUN_ID) -> dict[str, Any]:
     console = console_of(request)
-    data = await asyncio.to_thread(
+    return await asyncio.to_thread(
         run_detail, console.settings.logs_dir, console.store_or_none(), run_id
     )
-    if data is None:
-        raise HTTPException(404, f"no run {run_id!r} in the logs")
-    return data
 
 
 @router.get("/workflows", summary="Workflows found in the console's workflow directory")

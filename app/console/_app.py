@@ -21,6 +21,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from orchestrator_blocks.sdk import Settings, StateStoreError
 
+from ..run_ids import AmbiguousRunId, RunIdError
 from ..store import Store, open_store
 from ._auth import CSRF_HEADER, SESSION_COOKIE, Session, Sessions, ensure_token
 from ._data import WorkflowCatalog
@@ -167,6 +168,12 @@ def create_app(settings: Settings, workflows_dir: Path | None = None) -> FastAPI
             status=exc.status_code,
             message=str(exc.detail),
         )
+
+    @app.exception_handler(RunIdError)
+    async def run_id_error(request: Request, exc: RunIdError) -> Any:
+        """An unknown run id is a 404; a prefix of several runs a 409 naming them."""
+        status = 409 if isinstance(exc, AmbiguousRunId) else 404
+        return await http_error(request, StarletteHTTPException(status, str(exc)))
 
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     app.include_router(api_router)

@@ -21,8 +21,8 @@ from orchestrator_blocks.app.cli.timeline import (
     build_timeline,
     events_for_run,
     list_runs,
-    resolve_run_id,
 )
+from orchestrator_blocks.app.run_ids import resolve_run_id
 from orchestrator_blocks.app.store import Proposal, Store
 from orchestrator_blocks.app.store.schema import events, workflow_verify_results
 
@@ -76,14 +76,6 @@ def runs(
     if status:
         rows = [r for r in rows if str(r["status"]).split(" ")[0] == status]
     return rows[:limit]
-
-
-def find_run(logs_dir: Path, run_id: str) -> str | None:
-    """The full run id for ``run_id`` (or a unique prefix of it), else None."""
-    try:
-        return resolve_run_id(logs_dir, run_id)
-    except LookupError:
-        return None
 
 
 def fan_out_progress(tl: RunTimeline) -> list[dict[str, Any]]:
@@ -184,11 +176,11 @@ def _timeline_dict(tl: RunTimeline) -> dict[str, Any]:
     }
 
 
-def run_detail(logs_dir: Path, store: Store | None, run_id: str) -> dict[str, Any] | None:
-    """Everything one run's page and ``/api/runs/{id}`` show, or None for an unknown run."""
-    full_id = find_run(logs_dir, run_id)
-    if full_id is None:
-        return None
+def run_detail(logs_dir: Path, store: Store | None, run_id: str) -> dict[str, Any]:
+    """Everything one run's page and ``/api/runs/{id}`` show. ``run_id`` may be a unique
+    prefix; an unknown or ambiguous one raises ``RunIdError`` (the app makes it a 404 or
+    a 409)."""
+    full_id = resolve_run_id(run_id, store=store, logs_dir=logs_dir)
     tl = build_timeline(events_for_run(logs_dir, full_id), full_id)
     data = _timeline_dict(tl)
     data["passes"] = tl.passes
@@ -213,12 +205,12 @@ def run_detail(logs_dir: Path, store: Store | None, run_id: str) -> dict[str, An
     return data
 
 
-def block_log_lines(logs_dir: Path, run_id: str, block_id: str | None) -> list[dict[str, Any]]:
-    """The raw log events of a run, or of one of its blocks."""
-    full_id = find_run(logs_dir, run_id)
-    if full_id is None:
-        return []
-    lines = events_for_run(logs_dir, full_id)
+def block_log_lines(
+    logs_dir: Path, store: Store | None, run_id: str, block_id: str | None
+) -> list[dict[str, Any]]:
+    """The raw log events of a run, or of one of its blocks (``run_id`` as for
+    :func:`run_detail`)."""
+    lines = events_for_run(logs_dir, resolve_run_id(run_id, store=store, logs_dir=logs_dir))
     if block_id:
         lines = [e for e in lines if e.get("block_id") == block_id]
     return lines

@@ -15,7 +15,10 @@ from orchestrator_blocks.app.explain import LANES
 
 __all__ = ["layout"]
 
-LANE_W, NODE_W, NODE_H, GAP_Y, TOP = 200, 160, 48, 26, 56
+# Six lanes of 180 px fit the console's 1,100 px content box (a 1,280 px window); the SVG
+# scales down below that instead of being cut off.
+LANE_W, NODE_W, NODE_H, GAP_Y, TOP = 180, 150, 48, 26, 60
+LABEL_CHARS, SUB_CHARS = 18, 22  # what fits a node's width at its font sizes
 
 
 def _node(node_id: str, label: str, sub: str, lane: str, kind: str) -> dict[str, Any]:
@@ -66,9 +69,19 @@ def layout(data: dict[str, Any]) -> dict[str, Any]:
 
     height = TOP + max([*per_lane.values(), 1]) * (NODE_H + GAP_Y) + 10
     lanes = [
-        {"key": lane, "title": title, "x": i * LANE_W, "count": per_lane[lane]}
+        {
+            "key": lane,
+            "title": title,
+            "number": title.split(" / ", 1)[0],
+            "name": title.split(" / ", 1)[-1],
+            "x": i * LANE_W,
+            "count": per_lane[lane],
+        }
         for i, (lane, title) in enumerate(LANES)
     ]
+    for n in nodes:
+        n["label"] = _fit(n["label"], LABEL_CHARS)
+        n["sub"] = _fit(n["sub"], SUB_CHARS)
     return {
         "lanes": lanes,
         "nodes": nodes,
@@ -93,3 +106,7 @@ def _path(a: dict[str, Any], b: dict[str, Any]) -> str:
         return f"M{x},{ay} C{bulge},{ay} {bulge},{by} {x},{by}"
     x1, x2 = a["x"], b["x"] + NODE_W
     return f"M{x1},{ay} C{x1 - 30},{ay} {x2 + 30},{by} {x2},{by}"
+
+
+def _fit(text: str, chars: int) -> str:
+    return text if len(text) <= chars else text[: chars - 1] + "…"

@@ -73,6 +73,7 @@ async def login(
             form_csrf=expected,
             token_file=console.token_file,
             error="wrong token or empty name; the token is in the file shown below",
+            name=name,  # kept: only the token needs typing again
         )
         return response
     session = console.sessions.create(name)
@@ -166,8 +167,6 @@ async def run_page(request: Request, session: Page, run_id: str) -> Response:
     data = await asyncio.to_thread(
         run_detail, console.settings.logs_dir, console.store_or_none(), run_id
     )
-    if data is None:
-        raise HTTPException(404, f"no run {run_id!r} in the logs")
     return console.render(request, "run.html", session=session, run=data)
 
 
@@ -179,7 +178,8 @@ async def run_logs_page(
     block: Annotated[str | None, Query(max_length=256)] = None,
 ) -> Response:
     console = console_of(request)
-    lines = await asyncio.to_thread(block_log_lines, console.settings.logs_dir, run_id, block)
+    logs, store = console.settings.logs_dir, console.store_or_none()
+    lines = await asyncio.to_thread(block_log_lines, logs, store, run_id, block)
     if not lines:
         raise HTTPException(404, f"no log lines for run {run_id!r}")
     return console.render(

@@ -117,12 +117,16 @@ class Proposals:
             )
         return _proposal(row) if row else None
 
-    def list(self, status: str | None = None, limit: int = 100) -> list[Proposal]:
+    def list(
+        self, status: str | None = None, limit: int = 100, *, run_id: str | None = None
+    ) -> list[Proposal]:
         t = proposed_actions
         # pending first, then the most recent decisions
         stmt = select(t).order_by((t.c.status != PENDING), t.c.id.desc()).limit(limit)
         if status:
             stmt = stmt.where(t.c.status == status)
+        if run_id is not None:
+            stmt = stmt.where(t.c.run_id == run_id)
         with self.engine.read() as conn:
             return [_proposal(r) for r in conn.execute(stmt).mappings().all()]
 

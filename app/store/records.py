@@ -169,9 +169,11 @@ class RunLog:
         )
 
     def search_reflexion(
-        self, text: str = "", *, tag: str | None = None, limit: int = 20
+        self, text: str = "", *, tag: str | None = None, run_id: str | None = None, limit: int = 20
     ) -> list[dict[str, Any]]:
         stmt = select(reflexion_log).order_by(reflexion_log.c.created_at.desc()).limit(limit)
+        if run_id is not None:
+            stmt = stmt.where(reflexion_log.c.run_id == run_id)
         for word in text.split():
             pattern = f"%{word.lower()}%"
             stmt = stmt.where(
@@ -253,8 +255,10 @@ class Ledger:
         with self.engine.read() as conn:
             return [_event(r) for r in conn.execute(stmt).mappings().all()]
 
-    def recent(self, limit: int = 50) -> builtins.list[EventRecord]:
+    def recent(self, limit: int = 50, *, run_id: str | None = None) -> builtins.list[EventRecord]:
         stmt = select(events).order_by(events.c.id.desc()).limit(limit)
+        if run_id is not None:
+            stmt = stmt.where(events.c.run_id == run_id)
         with self.engine.read() as conn:
             return [_event(r) for r in conn.execute(stmt).mappings().all()]
 

@@ -3,8 +3,8 @@
 The kernel owns two verbs, ``run`` and ``plugins``; every other verb (``serve``, ``runs``,
 ``logs``, ...) is added by a plugin through the ``register_commands`` hook, the
 built-in ones included. Commands import heavy dependencies inside the command, so
-``--help`` stays fast. User mistakes print one line on stderr and exit non-zero with no
-traceback (:func:`main` turns :class:`UserError` and the library's own errors into that).
+``--help`` stays fast. :func:`main` prints a user mistake, a usage error included (typer
+would box it in a panel), as one line on stderr: exit 2 (or its own code), no traceback.
 """
 
 from __future__ import annotations
@@ -39,13 +39,22 @@ def build_cli(host: PluginHost | None = None) -> typer.Typer:
     return cli
 
 
+_UsageError: type[Exception] = typer.BadParameter.__base__  # type: ignore[assignment] # click's
+
+
 def main(argv: list[str] | None = None) -> None:
-    """Console-script entry point (typer's standalone mode exits with the command's code)."""
+    """Console-script entry point: the command's exit code, or one line for a mistake."""
     try:
-        build_cli()(args=argv, prog_name="orchestrator-blocks")
-    except (UserError, OrchestratorError) as exc:
-        err_console.print(f"error: {scrub(redact_text(str(exc)))}", markup=False, highlight=False)
+        code = build_cli()(args=argv, prog_name="orchestrator-blocks", standalone_mode=False)
+    except (UserError, OrchestratorError, _UsageError) as exc:
+        if type(exc).__name__ == "NoArgsIsHelpError":  # a group's help, already printed
+            sys.exit(2)
+        text = getattr(exc, "format_message", exc.__str__)()  # click's adds the option's name
+        if ctx := getattr(exc, "ctx", None):
+            text += f" (see `{ctx.command_path} --help`)"
+        err_console.print(f"error: {scrub(redact_text(text))}", markup=False, highlight=False)
         sys.exit(getattr(exc, "exit_code", 2))
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, typer.Abort):
         err_console.print("interrupted")
         sys.exit(130)
+    sys.exit(code if isinstance(code, int) else 0)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
@@ -73,10 +73,16 @@ def run_command(
         raise typer.Exit(1)
 
 
+def _plain(value: Any) -> str:
+    """What JSON cannot carry: bytes as their size, anything else as its text."""
+    return f"<{len(value)} bytes>" if isinstance(value, bytes | bytearray) else str(value)
+
+
 def print_run_summary(result, *, as_json: bool = False) -> None:  # type: ignore[no-untyped-def]
-    summary = redact_value(result.summary())
-    if as_json:
-        console.print_json(json.dumps(summary, default=str))
+    if as_json:  # the summary, every block's output and the run's output (its sinks')
+        outputs = {b: v.payload for b, v in result.values.items()}
+        summary = {**result.summary(), "outputs": outputs, "output": result.final_value.payload}
+        console.print_json(json.dumps(redact_value(summary), default=_plain))
         return
     color = "green" if result.ok else "red"
     console.print(
@@ -114,11 +120,6 @@ def print_run_summary(result, *, as_json: bool = False) -> None:  # type: ignore
         )
     final = result.final_value
     if result.ok and final.payload is not None:
-        text = (
-            final.text()
-            if not isinstance(final.payload, bytes)
-            else f"<{len(final.payload)} bytes>"
-        )
-        text = redact_value(text)
+        text = redact_value(_plain(final.payload) if final.kind == "bytes" else final.text())
         console.print(f"output: {text if len(text) <= 300 else text[:300] + '…'}", markup=False)
     console.print(f"debug this run: orchestrator-blocks logs {result.run_id}")

@@ -30,7 +30,7 @@ from .events import (
     sinks_installed,
 )
 from .jsonl import DEFAULT_MAX_BYTES, JsonLinesSink, read_events
-from .tracing import build_tracing, otel_config, shutdown_all, stderr_warning
+from .tracing import build_tracing, otel_config, stderr_warning
 
 __all__ = [
     "CORRELATION_FIELDS",
@@ -106,8 +106,3 @@ def flush_all(timeout_ms: int = 5_000) -> None:
         telemetries = list(_cache.values())
     for tel in telemetries:
         tel.flush(timeout_ms)
-
-
-def shutdown() -> None:
-    """Flush and stop exporters (also registered at process exit)."""
-    shutdown_all()

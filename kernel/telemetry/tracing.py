@@ -208,9 +208,9 @@ _atexit_registered = False
 def shutdown_all(timeout_ms: int = _EXIT_FLUSH_MS) -> None:
     """Flush and stop every provider the kernel built, within ``timeout_ms`` (at exit).
 
-    The SDK's flush blocks for as long as the exporter retries, so it runs in a daemon
-    thread; past the deadline the exporters are shut down, which aborts their retries, and
-    the process exits without waiting for a collector that is not there.
+    The SDK's flush blocks for as long as the exporter waits, so it runs in a daemon thread;
+    past the deadline the exporters are shut down and the process exits without waiting for
+    a collector that is down or hangs (the SDK's own exit handler would wait: it is off).
     """
     with _providers_lock:
         pairs = list(_providers)
@@ -250,7 +250,7 @@ def build_tracing(warn: Callable[[str], None], env: Mapping[str, str] | None = N
     if isinstance(configured, TracerProvider):
         return OtelTracing(configured.get_tracer("orchestrator_blocks"))
     attributes = {} if env.get("OTEL_SERVICE_NAME") else {"service.name": "orchestrator-blocks"}
-    provider = TracerProvider(resource=Resource.create(attributes))
+    provider = TracerProvider(resource=Resource.create(attributes), shutdown_on_exit=False)
     try:
         found = _exporter(env)
     except ValueError as exc:

@@ -425,6 +425,56 @@ def test_demo_malformed_mode_fails_with_one_error_line(cli, home, files_root) ->
     assert lines[0]["attempt"] == 1
 
 
+class ConsoleLike:
+    """A listener on the console's default port (when it is free) answering like a console
+    that wants a login: what the example used to fetch from when no upstream was set."""
+
+    def __init__(self) -> None:
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+        from threading import Thread
+
+        class Login(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                self.send_response(303)
+                self.send_header("Location", "/login")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, format: str, *args: object) -> None:
+                return
+
+        try:
+            self.server: ThreadingHTTPServer | None = ThreadingHTTPServer(
+                ("127.0.0.1", 8765), Login
+            )
+        except OSError:  # taken already: by a console, or by anybody
+            self.server = None
+        else:
+            Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        if self.server is not None:
+            self.server.shutdown()
+            self.server.server_close()
+
+
+def test_without_an_upstream_setting_the_example_uses_a_sample_on_a_free_port(
+    cli, home, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("ORCHESTRATOR_BLOCKS_TRIALS_URL", raising=False)
+    monkeypatch.delenv("ORCHESTRATOR_BLOCKS_SMTP_URL", raising=False)
+    busy = ConsoleLike()
+    try:
+        res = cli("run", str(EXAMPLE), "--json")
+    finally:
+        busy.close()
+    assert res.code == 0, res
+    summary = json.loads(res.out)
+    assert summary["status"] == "succeeded"
+    assert summary["outputs"]["fetch_trials"]["count"] == 3  # the sample trials
+    assert len(list((home / "outbox").glob("*.eml"))) == 1
+
+
 def test_demo_rejects_an_unknown_mode(cli) -> None:
     res = cli("demo", "--upstream", "sideways")
     assert res.code == 2, res

@@ -1,5 +1,9 @@
 """End to end in Debian's Chromium (Playwright): log in, approve and reject proposals, open a
-run's timeline and a workflow's graph; screenshots go to docs/screenshots/."""
+run's timeline and a workflow's graph.
+
+Screenshots go to a temporary directory: the tracked ones in docs/screenshots/ change only
+on purpose, with `nox -s screenshots` (it sets ORCHESTRATOR_BLOCKS_SCREENSHOTS to that
+directory)."""
 
 from __future__ import annotations
 
@@ -20,18 +24,28 @@ from console_support import (
     stage_batch_proposal,
 )
 
-CHROMIUM = "/usr/bin/chromium"
-SHOTS = REPO / "docs" / "screenshots"
+CHROMIUM = os.environ.get("ORCHESTRATOR_BLOCKS_CHROMIUM", "/usr/bin/chromium")
+TRACKED_SHOTS = REPO / "docs" / "screenshots"
+SHOTS_ENV = "ORCHESTRATOR_BLOCKS_SCREENSHOTS"
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(not os.path.exists(CHROMIUM), reason=f"{CHROMIUM} is not installed"),
-]
+
+def _tracked() -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(TRACKED_SHOTS.glob("*.png"))}
+
+
+TRACKED_AT_START = _tracked()
+
+pytestmark = [pytest.mark.browser]
 
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
+    """Debian's Chromium driven by Playwright; without it, one line says what to install."""
     from playwright.sync_api import sync_playwright
+    from support.peers import peer_unavailable
+
+    if not os.access(CHROMIUM, os.X_OK):
+        peer_unavailable(f"Chromium ({CHROMIUM}): install it with `apt-get install chromium`")
 
     with sync_playwright() as pw:
         b = pw.chromium.launch(
@@ -48,6 +62,14 @@ def browser() -> Iterator[Any]:
         )
         yield b
         b.close()
+
+
+@pytest.fixture
+def shots(tmp_path: Path) -> Path:
+    """Where screenshots go: a temporary directory, unless asked for elsewhere."""
+    path = Path(os.environ.get(SHOTS_ENV) or tmp_path / "screenshots")
+    path.mkdir(parents=True, exist_ok=True)
+    return path
 
 
 @pytest.fixture
@@ -71,7 +93,7 @@ def log_in(page: Any, console: Console, name: str = APPROVER) -> None:
     page.wait_for_url("**/proposed-actions")
 
 
-def test_approve_and_reject_in_the_browser(page: Any, console: Console) -> None:
+def test_approve_and_reject_in_the_browser(page: Any, console: Console, shots: Path) -> None:
     first = stage_batch_proposal(console.store, ref="one")
     second = stage_batch_proposal(console.store, ref="two", recipient=EVIL_NAME, body=EVIL_BODY)
     log_in(page, console)
@@ -82,8 +104,7 @@ def test_approve_and_reject_in_the_browser(page: Any, console: Console) -> None:
     assert EVIL_NAME in evil.inner_text()  # shown as text, not run
     frame = page.frame_locator(f"#p{second.id} iframe.email")
     assert "Hello" in frame.locator("body").inner_text()
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SHOTS / "approvals.png"), full_page=True)
+    page.screenshot(path=str(shots / "approvals.png"), full_page=True)
 
     card.locator("input[name=note]").fill("looks right")
     card.locator("button[value=approve]").click()
@@ -99,17 +120,80 @@ def test_approve_and_reject_in_the_browser(page: Any, console: Console) -> None:
     assert page.dialogs == []  # type: ignore[attr-defined]
 
 
-def test_non_approver_sees_one_line_error(page: Any, console: Console) -> None:
+def test_a_non_approver_sees_the_buttons_disabled_and_why(page: Any, console: Console) -> None:
     p = stage_batch_proposal(console.store, ref="eve")
     log_in(page, console, name="eve")
-    page.locator(f"#p{p.id} button[value=approve]").click()
-    error = page.wait_for_selector(".flash.error")
-    assert error.inner_text() == "only the configured approver (mike) can decide; 'eve' cannot"
-    assert page.locator(f"section#p{p.id}").get_attribute("data-status") == "pending"
+    for decision in ("approve", "reject"):
+        button = page.locator(f"#p{p.id} button[value={decision}]")
+        assert button.is_disabled()
+        assert button.get_attribute("title") == "only mike can decide"
+    assert page.locator(f"#p{p.id} input[name=note]").is_disabled()
+    assert "only mike can decide" in page.inner_text(".muted >> nth=0")
     assert console.store.proposals.get(p.id).status == "pending"
 
 
-def test_run_timeline_and_workflow_graph(page: Any, console: Console) -> None:
+def test_the_approver_sees_them_enabled(page: Any, console: Console) -> None:
+    p = stage_batch_proposal(console.store, ref="mike")
+    log_in(page, console)
+    assert page.locator(f"#p{p.id} button[value=approve]").is_enabled()
+    assert page.locator(f"#p{p.id} button[value=reject]").is_enabled()
+
+
+def test_a_null_input_shows_as_a_dash(page: Any, console: Console) -> None:
+    p = stage_batch_proposal(console.store, ref="nulls")
+    payload = {**p.payload, "inputs": {**p.payload["inputs"], "max_recipients": None}}
+    console.store.proposals.stage(
+        action_type=p.action_type,
+        entity_ref="workflow:batch_notify:run_nulls2",
+        workflow_type=p.workflow_type,
+        run_id=None,
+        risk_level=p.risk_level,
+        proposed_by="runner",
+        payload=payload,
+    )
+    log_in(page, console)
+    cell = page.locator("table.inputs tr:has(th:text-is('max_recipients')) td")
+    assert cell.inner_text() == "—"
+    assert "None" not in page.inner_text("main")
+
+
+def test_a_wrong_token_keeps_the_name(page: Any, console: Console) -> None:
+    page.goto(console.url + "/login")
+    page.fill("input[name=name]", "Mike Approver")
+    page.fill("input[name=token]", "not-the-token")
+    page.click("button[type=submit]")
+    page.wait_for_selector(".flash.error")
+    assert page.input_value("input[name=name]") == "Mike Approver"
+    assert page.input_value("input[name=token]") == ""
+
+
+def test_the_graph_fits_a_1280_px_window(page: Any, console: Console) -> None:
+    log_in(page, console)
+    page.goto(console.url + "/workflows/batch_notify_preview")
+    assert page.viewport_size["width"] == 1280
+    geometry = page.evaluate(
+        """() => {
+          const box = (el) => el.getBoundingClientRect();
+          const card = document.querySelector("svg.flow").closest(".card");
+          const lanes = [...document.querySelectorAll("svg.flow rect.lane")].map((r) => {
+            const title = document.querySelector(
+              `svg.flow text.lane-title[data-lane="${r.dataset.lane}"]`);
+            return {lane: r.dataset.lane, rect: box(r).toJSON(), title: box(title).toJSON()};
+          });
+          return {lanes, card: box(card).toJSON(), width: window.innerWidth,
+                  scroll: card.scrollWidth - card.clientWidth};
+        }"""
+    )
+    assert [g["lane"] for g in geometry["lanes"]][-1] == "verify"
+    verify = geometry["lanes"][-1]["rect"]
+    assert verify["right"] <= min(geometry["width"], geometry["card"]["right"])
+    assert geometry["scroll"] == 0  # nothing to scroll to: no lane is cut off
+    for g in geometry["lanes"]:
+        assert g["rect"]["left"] <= g["title"]["left"], g
+        assert g["title"]["right"] <= g["rect"]["right"], g  # the header fits its lane
+
+
+def test_run_timeline_and_workflow_graph(page: Any, console: Console, shots: Path) -> None:
     # Playwright's sync API keeps an event loop in this thread: run the workflows in another
     with ThreadPoolExecutor(1) as pool:
         ids = pool.submit(run_workflows).result()
@@ -138,15 +222,14 @@ def test_run_timeline_and_workflow_graph(page: Any, console: Console) -> None:
     assert "on_error handler of push" in page.inner_text(".grow[data-block=notify_ops]")
     assert "transform.execution_failed" in page.inner_text(".envelope")
     assert "workflow.failed" in page.inner_text("body")  # the ledger event of the run
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SHOTS / "run-timeline.png"), full_page=True)
+    page.screenshot(path=str(shots / "run-timeline.png"), full_page=True)
 
     page.click(".grow[data-block=push] >> nth=0 >> a")
     page.wait_for_url("**/logs?block=push")
     assert "block.retry_scheduled" in page.inner_text("table.logs")
 
     page.goto(console.url + "/workflows/nightly_digest")
-    lanes = page.locator("svg.flow text").all_text_contents()
+    lanes = page.locator("svg.flow text.lane-title > title").all_text_contents()
     for title in ("01 / Trigger", "04 / Steps and fan-out", "05 / Post actions", "06 / Verify"):
         assert title in lanes
     assert page.locator("path.edge-error").count() == 1
@@ -261,3 +344,9 @@ def test_batch_notify_gate_approved_in_the_browser_resumes_the_run(
         proc.send_signal(signal.SIGTERM)
         out = proc.communicate(timeout=30)[0]
     assert proc.returncode == 0, out
+
+
+@pytest.mark.skipif(bool(os.environ.get(SHOTS_ENV)), reason="refreshing screenshots on purpose")
+def test_the_tracked_screenshots_are_left_alone() -> None:
+    """Running the suite rewrites no tracked file (this module runs its tests in order)."""
+    assert _tracked() == TRACKED_AT_START

@@ -311,3 +311,53 @@ def test_demo_batch_notify_walks_through_every_step(cli) -> None:
     assert rejected.code == 0, rejected
     assert "rejected" in rejected.out
     assert len(list(outbox.glob("*.eml"))) == 4  # the rejected run sent nothing
+
+
+def test_serve_after_the_demo_has_no_work_left_from_it(cli, tmp_path, monkeypatch) -> None:
+    """The demo approves a proposal and runs its workflow itself; a `serve` started later
+    must not take that approval's ledger event for new work (a second run, a new gate for
+    the approver, and nothing to send since the demo sent it all)."""
+    monkeypatch.setenv("ORCHESTRATOR_BLOCKS_APPROVER", "mike")
+    demo = cli("demo", "batch-notify")
+    assert demo.code == 0, demo
+    demo_run = demo.out.rsplit("orchestrator-blocks logs ", 1)[1].split()[0]
+    demo_event = _one(
+        "SELECT e.id FROM events e JOIN proposed_actions p ON e.idempotency_key = "
+        "'proposal.approved:' || p.id WHERE p.action_type = 'bulk_customer_email'"
+    )
+    assert cli("approvals", "list", "--status", "pending", "--json").out.strip() == "[]"
+    workflows = tmp_path / "workflows"
+    workflows.mkdir()
+    shutil.copy(EXAMPLE, workflows / "batch_notify.yaml")
+    serve = subprocess.Popen(
+        [sys.executable, "-m", "orchestrator_blocks", "serve", "--dir", str(workflows),
+         "--no-console", "--poll", "0.1"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=os.environ.copy(),
+    )  # fmt: skip
+    try:
+        # A fresh approval serve must act on: it handles ledger events in order, so once
+        # this one is claimed, the demo's (older) event has been looked at too.
+        assert cli("approvals", "propose", "bulk_customer_email", *INPUTS).code == 0
+        fresh = _one("SELECT max(id) FROM proposed_actions")
+        assert cli("approvals", "approve", str(fresh), "--as", "mike").code == 0
+        _wait(
+            lambda: _one(
+                "SELECT count(*) FROM event_deliveries d JOIN events e ON d.event_id = e.id "
+                "WHERE e.idempotency_key = ?",
+                f"proposal.approved:{fresh}",
+            )
+        )
+    finally:
+        serve.send_signal(signal.SIGTERM)  # waits for the runs it started (to their gate)
+        out, _ = serve.communicate(timeout=60)
+    assert serve.returncode == 0, out
+    # The demo's approval was delivered once, to the demo's own run.
+    assert _one("SELECT run_id FROM event_deliveries WHERE event_id = ?", demo_event) == demo_run
+    fresh_run = _one(
+        "SELECT d.run_id FROM event_deliveries d JOIN events e ON d.event_id = e.id "
+        "WHERE e.idempotency_key = ?",
+        f"proposal.approved:{fresh}",
+    )
+    # What waits for the approver is the gate of the fresh proposal's run, and only that.
+    pending = json.loads(cli("approvals", "list", "--status", "pending", "--json").out)
+    assert [p["run_id"] for p in pending] == [fresh_run], out

@@ -58,6 +58,15 @@ def test_wheel_install_runs_a_workflow(wheel_venv: Path, tmp_path: Path) -> None
     assert listing["failures"] == []
 
 
+def test_the_readmes_first_command_runs_the_demo(wheel_venv: Path, tmp_path: Path) -> None:
+    """`pip install .` then `orchestrator-blocks demo`, with nothing configured."""
+    out = run(
+        [str(wheel_venv / "orchestrator-blocks"), "demo"], cwd=tmp_path, env=clean_env(tmp_path)
+    )
+    assert "trial_activation_nudge run" in out and "succeeded" in out
+    assert len(list((tmp_path / "outbox").glob("*.eml"))) == 1
+
+
 def test_editable_install_runs_a_workflow(tmp_path: Path) -> None:
     venv_bin = make_venv(tmp_path / "editable-venv")
     run([str(venv_bin / "pip"), "install", "-q", "-e", str(REPO)], cwd=tmp_path)

@@ -311,6 +311,73 @@ def test_collector_down_never_fails_a_run_and_logs_stay_complete(
     ]
 
 
+class HungCollector:
+    """A TCP peer that accepts every connection and never answers a byte (a collector
+    stuck behind a proxy, say): the exporter waits out its whole timeout on it."""
+
+    def __init__(self) -> None:
+        import threading
+
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.port = self.sock.getsockname()[1]
+        self.held: list[socket.socket] = []
+        self.thread = threading.Thread(target=self._accept, daemon=True)
+        self.thread.start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.held.append(conn)
+
+    def close(self) -> None:
+        self.sock.close()
+        for conn in self.held:
+            conn.close()
+
+
+# The README bounds the exit flush at 2 s. Add the interpreter's start and the CLI's
+# imports (about 1.5 s here, up to 3 s on two busy shared cores) and a run of two trivial
+# blocks: 6 s is generous for that, and well under the 10 s the exporter's own timeout
+# would cost if anything at exit waited for the hung collector.
+EXIT_BOUND_S = 6.0
+
+
+def test_a_hung_collector_delays_the_exit_by_the_bounded_flush_only(
+    tmp_path: Path, isolated_home: Path
+) -> None:
+    path = tmp_path / "wf.py"
+    path.write_text(textwrap.dedent(WORKFLOW_FILE))
+    collector = HungCollector()
+    env = dict(os.environ)
+    env.update(
+        OTEL_EXPORTER_OTLP_ENDPOINT=f"http://127.0.0.1:{collector.port}",
+        ORCHESTRATOR_BLOCKS_HOME=str(isolated_home),
+    )
+    exe = Path(sys.executable).parent / "orchestrator-blocks"
+    try:
+        started = time.monotonic()
+        proc = subprocess.run(
+            [str(exe), "run", str(path), "--json"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        wall = time.monotonic() - started
+    finally:
+        collector.close()
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["status"] == "succeeded"
+    assert collector.held, "the exporter never reached the collector"
+    assert wall < EXIT_BOUND_S, f"the process took {wall:.1f} s to exit"
+
+
 def test_collector_down_in_process_warns_once(
     monkeypatch: pytest.MonkeyPatch, isolated_home: Path
 ) -> None:

@@ -23,6 +23,9 @@ __all__ = ["PostgresServer", "start_postgres"]
 
 
 def _bindir() -> Path | None:
+    explicit = os.environ.get("ORCHESTRATOR_BLOCKS_POSTGRES_BIN")  # a directory with initdb
+    if explicit:
+        return Path(explicit) if (Path(explicit) / "initdb").exists() else None
     candidates = sorted(glob.glob("/usr/lib/postgresql/*/bin"), reverse=True)
     for c in candidates:
         if (Path(c) / "initdb").exists() and (Path(c) / "pg_ctl").exists():
@@ -75,7 +78,7 @@ def start_postgres() -> PostgresServer | str:
     """A running server, or the reason one cannot be started here."""
     bindir = _bindir()
     if bindir is None:
-        return "PostgreSQL is not installed (apt-get install postgresql)"
+        return "not installed; install it with `apt-get install postgresql`"
     user: str | None = None
     if os.geteuid() == 0:
         try:

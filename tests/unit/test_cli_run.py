@@ -43,6 +43,33 @@ def test_run_json_summary(tmp_path: Path, cli) -> None:
     assert summary["blocks"] == {"succeeded": 1}
 
 
+OUTPUTS = """
+import orchestrator_blocks as ob
+
+workflow = ob.new_workflow("cli_outputs")
+load = ob.Block.custom_transform(lambda p: {"rows": [1, 2], "name": p}).named("load")
+blob = ob.Block.custom_transform(lambda p: b"\\x89PNG" + bytes(96)).named("blob")
+nothing = ob.Block.custom_transform(lambda p: None).named("nothing")
+count = ob.Block.custom_transform(lambda p: len(p["rows"])).named("count")
+workflow.link(load, blob)
+workflow.link(blob, nothing)
+workflow.link(load, count)
+"""
+
+
+def test_run_json_has_every_block_output_and_the_final_output(tmp_path: Path, cli) -> None:
+    res = cli("run", str(write(tmp_path, "wf.py", OUTPUTS)), "--text", "ada", "--json")
+    assert res.code == 0, res
+    summary = json.loads(res.out)
+    assert summary["outputs"] == {
+        "load": {"rows": [1, 2], "name": "ada"},
+        "blob": "<100 bytes>",
+        "nothing": None,
+        "count": 2,
+    }
+    assert summary["output"] == [None, 2]  # two sinks: their outputs in order
+
+
 def test_failed_run_exits_one_with_error_line(tmp_path: Path, cli) -> None:
     res = cli("run", str(write(tmp_path, "wf.py", FAILING)), "--input", "x=1")
     assert res.code == 1
