@@ -151,11 +151,23 @@ def card(workflow: Workflow) -> dict[str, Any]:
             )
         )
 
+    if spec.alert_on_final_failure:
+        changes.append(
+            Change(
+                "Email",
+                "alert_email (else the approver's address)",
+                "send 1 alert when items fail for good; ledger alert.sent",
+                "runner alert_on_final_failure",
+            )
+        )
+
     post = ["log_run", "event"]
     if spec.reflexion:
         post.insert(1, "reflexion")
     if spec.verify:
         post.append("verify")
+    if spec.alert_on_final_failure:
+        post.append("alert")
     data: dict[str, Any] = {
         "workflow": workflow.id,
         "description": spec.description,

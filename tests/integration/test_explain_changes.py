@@ -1,6 +1,7 @@
 """`explain`'s "What changes when this workflow runs" for batch_notify has every row of the
 card's table (section 10): the runner's writes, the gate's and the review's proposals, the
-fan-out and the per-recipient send nested in it."""
+fan-out and the per-recipient send nested in it; and the alert its retry policy asks for
+(section 9, `alert_on_final_failure`), which the card's table leaves out."""
 
 from __future__ import annotations
 
@@ -65,8 +66,16 @@ def test_each_row_of_the_cards_table_is_explained(changes, card_row, explained) 
     assert changes.count(explained) == 1, (card_row, changes)
 
 
-def test_explain_lists_the_cards_rows_and_nothing_else(changes) -> None:
-    assert sorted(changes) == sorted(explained for _, explained in CARD_TABLE)
+ALERT = (
+    "Email",
+    "alert_email (else the approver's address)",
+    "send 1 alert when items fail for good; ledger alert.sent",
+    "runner alert_on_final_failure",
+)
+
+
+def test_explain_lists_the_cards_rows_and_the_alert_and_nothing_else(changes) -> None:
+    assert sorted(changes) == sorted([*(explained for _, explained in CARD_TABLE), ALERT])
 
 
 def test_the_text_card_shows_the_nested_send_and_the_gate(cli) -> None:
