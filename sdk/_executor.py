@@ -139,6 +139,11 @@ def envelope_from_exception(
     )
 
 
+def _drop(future: asyncio.Future[Any]) -> None:
+    if not future.cancelled():
+        future.exception()
+
+
 class _Worker:
     """One sync call in a daemon thread, awaited from the loop until the loop gives up.
 
@@ -169,6 +174,8 @@ class _Worker:
             with self.lock:
                 if self.state == "running":
                     self.state = "abandoned"
+            # An outcome already on its way to the loop is nobody's: retrieve and drop it.
+            self.future.add_done_callback(_drop)
             raise
 
     def _work(self) -> None:
