@@ -102,6 +102,7 @@ class WorkflowSpec:
     verify: _Trait[tuple[VerifySpec, ...]] = _Trait(())
     trigger = _Trait(TriggerSpec())
     allow_overlap = _Trait(False)
+    alert_on_final_failure = _Trait(False)
     contract: _Trait[Any] = _Trait(None)
 
     def __init__(
@@ -183,6 +184,12 @@ class Workflow(KernelWorkflow):
         if filter is not None:
             Rule(filter, names=("event", "payload"), label=f"{self.id} trigger filter")
         self.spec.trigger = TriggerSpec(kind="event", event=event_type, filter=filter)
+        return self
+
+    def set_alert_on_final_failure(self, alert: bool = True) -> Workflow:
+        """Email one alert per run whose items failed for good, or that failed or timed out
+        (to ``alert_email``, else the approver's address; see ``app/alerts.py``)."""
+        self.spec.alert_on_final_failure = bool(alert)
         return self
 
     def set_allow_overlap(self, allow: bool = True) -> Workflow:

@@ -3,7 +3,10 @@
 :func:`card` gathers what the workflow declares (trigger, inputs, context queries,
 preconditions, risk and approval, steps, post actions, verify checks, retry policy) and the
 table "what changes when this workflow runs", aggregated from the side effects each block type
-declares through the SDK plus what the runner itself writes. :func:`to_mermaid` draws the
+declares through the SDK (:meth:`BlockType.changes`: the writes a block's configuration makes,
+and the approval records such as the gate's proposal, which are changes but never writes), in
+nested workflows too (a ``for_each``'s per-item steps, a ``child_workflow``), plus what the
+runner itself writes. :func:`to_mermaid` draws the
 graph in the card's six lanes. The web console renders the same card.
 
 The card shows block configuration, which may hold credentials (``https://bot:pw@...``,
@@ -14,6 +17,7 @@ sensitive header values are masked in every format and in the console alike.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -64,6 +68,21 @@ def _before_steps(plan: Plan, node: PlannedBlock) -> bool:
     return bool(succ) and all(plan.nodes[s].block_type.domain in _CONTEXT_DOMAINS for s in succ)
 
 
+def _changes_of(
+    workflow: Workflow, prefix: str = "", seen: frozenset[int] = frozenset()
+) -> Iterator[Change]:
+    """Every change the blocks of ``workflow`` declare, depth first: a block's own, then
+    those of the workflows in its configuration (``per_recipient.send``)."""
+    seen = seen | {id(workflow)}
+    for block_id, node in workflow.plan().nodes.items():
+        where = f"{prefix}{block_id}"
+        for e in node.block_type.changes(node.config):
+            yield Change(e.system, e.resource, e.action, f"step {where}")
+        for value in node.config.values():
+            if isinstance(value, Workflow) and id(value) not in seen:
+                yield from _changes_of(value, f"{where}.", seen)
+
+
 def _config_summary(node: PlannedBlock) -> dict[str, Any]:
     """The block's configuration as shown: redacted first, then long values shortened (so a
     secret is never cut in half and shown in part)."""
@@ -95,7 +114,7 @@ def card(workflow: Workflow) -> dict[str, Any]:
             trig[key] = getattr(trigger, key)
 
     steps = []
-    changes: list[Change] = []
+    changes = list(_changes_of(workflow))
     handler_ids = {h for hs in plan.handlers.values() for h in hs}
     for block_id, node in plan.nodes.items():
         bt = node.block_type
@@ -113,10 +132,6 @@ def card(workflow: Workflow) -> dict[str, Any]:
                 "description": bt.description,
             }
         )
-        if writes:
-            changes.extend(
-                Change(e.system, e.resource, e.action, f"step {block_id}") for e in bt.side_effects
-            )
     changes.append(Change("store", "workflow_run_log", "INSERT run summary", "runner, every run"))
     if spec.reflexion:
         tags = ",".join(spec.tags) or spec.workflow_type
@@ -136,11 +151,23 @@ def card(workflow: Workflow) -> dict[str, Any]:
             )
         )
 
+    if spec.alert_on_final_failure:
+        changes.append(
+            Change(
+                "Email",
+                "alert_email (else the approver's address)",
+                "send 1 alert when items fail for good; ledger alert.sent",
+                "runner alert_on_final_failure",
+            )
+        )
+
     post = ["log_run", "event"]
     if spec.reflexion:
         post.insert(1, "reflexion")
     if spec.verify:
         post.append("verify")
+    if spec.alert_on_final_failure:
+        post.append("alert")
     data: dict[str, Any] = {
         "workflow": workflow.id,
         "description": spec.description,

@@ -42,6 +42,7 @@ __all__ = [
     "run_facts",
     "run_finished",
     "run_post_actions",
+    "write_with_retry",
 ]
 
 RunResult = FinishedRun
@@ -115,9 +116,11 @@ def narrative(spec: WorkflowSpec, result: RunResult) -> str:
     return " ".join(parts)
 
 
-async def _attempt(
+async def write_with_retry(
     log: Any, action: str, write: Callable[[], Any], payload: dict[str, Any]
 ) -> bool:
+    """Run the blocking ``write`` in a thread, retried briefly on ``StateStoreError``; a write
+    that still fails is logged as ``post_action.failed`` with ``payload``. True if written."""
     for attempt in range(1, _ATTEMPTS + 1):
         try:
             await asyncio.to_thread(write)
@@ -166,7 +169,7 @@ async def run_post_actions(
         }
         run_row["completed_at"] = None
         return {
-            "log_run": await _attempt(
+            "log_run": await write_with_retry(
                 log, "log_run", lambda: _require(store).runs.record(**run_row), run_row
             )
         }
@@ -220,7 +223,7 @@ async def run_post_actions(
             actions.append((f"verify:{check.name}", _stage(store, row), row))
     done: dict[str, bool] = {}
     for name, write, payload in actions:
-        done[name] = await _attempt(log, name, write, payload)
+        done[name] = await write_with_retry(log, name, write, payload)
     return done
 
 

@@ -179,12 +179,14 @@ if TYPE_CHECKING:
             body: str | None = None,
             body_from: str | None = None,
             html: bool = True,
+            attachments_from: str | None = None,
         ) -> _Block:
             """
             Render an email envelope for one item: ``to``, ``subject`` and the body are
             Handlebars templates over the item (``{{email}}``, ``{{companyname}}``,
             ``{{inputs.subject}}``); ``body_from`` names where the body template is in the
-            data (e.g. ``inputs.body_template``). Output: the ``Json`` envelope
+            data (e.g. ``inputs.body_template``), ``attachments_from`` where the list of
+            files to attach is (e.g. ``inputs.attachments``). Output: the ``Json`` envelope
             ``send_email`` takes.
             """
             ...
@@ -215,6 +217,7 @@ if TYPE_CHECKING:
             reply_to: str | Sequence[str] | None = None,
             message_id: str | None = None,
             idempotency_key: str | None = None,
+            attachments: str | Sequence[str] | None = None,
         ) -> _Block:
             """
             Send the input as an email over SMTP, or into the local outbox when none is

@@ -300,6 +300,7 @@ class Run:
             return
         try:
             async with asyncio.timeout(timeout_ms / 1000) as scope:
+                self.services.deadline = scope.when()
                 await self._schedule()
         except TimeoutError:
             if scope.expired():

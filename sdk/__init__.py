@@ -13,7 +13,7 @@ Submodules for more specialised needs: :mod:`.hookspecs` (every hook), :mod:`.te
 pytest plugin for block authors), :mod:`.scaffold` (what ``plugins new`` writes),
 :mod:`.rules` (safe rule expressions), :mod:`.inputs` (declared run inputs), :mod:`.errors`
 (the whole error hierarchy), :mod:`.redaction` (the one redactor), :mod:`.credentials`
-(where ``ctx.secret`` looks).
+(where ``ctx.secret`` looks), :mod:`.files` (confinement to the files root).
 """
 
 from __future__ import annotations

@@ -10,15 +10,33 @@ Events emitted, in order, per execution::
 
     block.started (attempt 1) -> block.failed (terminal=false) -> block.retry_scheduled
     -> block.started (attempt 2) -> ... -> block.succeeded | block.failed (terminal=true)
+
+Sync block functions. A sync function cannot be interrupted on the event loop: a 2 s body
+would hold every other branch of the run, the block's timeout and the run's timeout for 2 s.
+So while something may have to interrupt it (the attempt has a timeout, or the run a
+deadline: ``services.deadline``), a sync function runs in a worker thread (a daemon thread,
+so neither the loop's shutdown nor the process's exit waits for it), and the loop goes on.
+Python cannot kill a thread: when the timeout fires, the attempt fails on time
+(``runtime.timeout`` or the type's timeout code) and the thread is *abandoned*; whatever it
+returns or raises later is discarded, and ``block.abandoned_thread_finished`` is logged
+when it ends (with ``elapsed_ms`` and ``outcome``). A retried attempt starts a new thread.
+Without a timeout or a deadline nothing could end the call early, so it runs inline on the
+loop: no thread hop per block (the kernel benchmark's chain is sync ``custom_transform``
+blocks). A sync function that must run on the loop's thread (one that calls
+``asyncio.get_running_loop()``) should be written ``async``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import contextvars
 import inspect
-from collections.abc import Mapping
+import threading
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import structlog
 
@@ -121,21 +139,109 @@ def envelope_from_exception(
     )
 
 
+def _drop(future: asyncio.Future[Any]) -> None:
+    if not future.cancelled():
+        future.exception()
+
+
+class _Worker:
+    """One sync call in a daemon thread, awaited from the loop until the loop gives up.
+
+    ``state`` goes ``running`` -> ``done`` (the thread finished first: its outcome is handed
+    to the loop) or ``running`` -> ``abandoned`` (the awaiting attempt was cancelled: the
+    thread logs ``block.abandoned_thread_finished`` when it ends, and its outcome is dropped).
+    """
+
+    def __init__(self, call: Callable[[], Any], ctx: RunContext, block_type: BlockType) -> None:
+        self.call = call
+        self.ctx = ctx
+        self.block_type = block_type
+        self.state: Literal["running", "done", "abandoned"] = "running"
+        self.lock = threading.Lock()
+        self.loop = asyncio.get_running_loop()
+        self.future: asyncio.Future[Any] = self.loop.create_future()
+        self.started = time.monotonic()
+
+    async def run(self) -> Any:
+        context = contextvars.copy_context()  # the block's log fields, in the thread too
+        thread = threading.Thread(
+            target=context.run, args=(self._work,), name=f"block {self.ctx.block_id}", daemon=True
+        )
+        thread.start()
+        try:
+            return await asyncio.shield(self.future)
+        except asyncio.CancelledError:
+            with self.lock:
+                if self.state == "running":
+                    self.state = "abandoned"
+            # An outcome already on its way to the loop is nobody's: retrieve and drop it.
+            self.future.add_done_callback(_drop)
+            raise
+
+    def _work(self) -> None:
+        try:
+            outcome: tuple[bool, Any] = (True, self.call())
+        except Exception as exc:  # handed to the awaiting attempt, or reported late
+            outcome = (False, exc)
+        except BaseException as exc:  # SystemExit in a thread: a failure of this block
+            outcome = (False, RuntimeError(f"{type(exc).__name__}: {exc}"))
+        with self.lock:
+            abandoned = self.state == "abandoned"
+            if not abandoned:
+                self.state = "done"
+        if abandoned:
+            ok, result = outcome
+            if inspect.iscoroutine(result):
+                result.close()  # an async function's coroutine nobody will await
+            self.ctx.log.warning(
+                "block.abandoned_thread_finished",
+                block_type=self.block_type.type_id,
+                elapsed_ms=round((time.monotonic() - self.started) * 1000, 3),
+                outcome="returned" if ok else f"raised {type(result).__name__}",
+                message="the attempt had already ended (timeout or cancellation); "
+                "this result was discarded",
+            )
+            return
+        with contextlib.suppress(RuntimeError):  # a closed loop: nobody waits any more
+            self.loop.call_soon_threadsafe(self._settle, outcome)
+
+    def _settle(self, outcome: tuple[bool, Any]) -> None:
+        if self.future.done():
+            return
+        ok, result = outcome
+        if ok:
+            self.future.set_result(result)
+        else:
+            self.future.set_exception(result)
+
+
+async def _invoke(
+    block_type: BlockType, config: Mapping[str, Any], policy: Policy, ctx: RunContext, value: Value
+) -> Any:
+    """Call the block function (a sync one in a worker thread while a timeout or the run's
+    deadline may have to end it) and await what it returns."""
+    bounded = policy.timeout_ms is not None or ctx.services.deadline is not None
+    if bounded and not inspect.iscoroutinefunction(block_type.fn):
+        result = await _Worker(lambda: block_type.call(ctx, value, config), ctx, block_type).run()
+    else:
+        result = block_type.call(ctx, value, config)
+    if inspect.isawaitable(result):
+        result = await result
+    return result
+
+
 async def _attempt(
     block_type: BlockType, config: Mapping[str, Any], policy: Policy, ctx: RunContext, value: Value
 ) -> Value:
-    result = block_type.call(ctx, value, config)
-    if inspect.isawaitable(result):
-        if policy.timeout_ms is None:
-            result = await result
-        else:
-            try:
-                async with asyncio.timeout(policy.timeout_ms / 1000) as scope:
-                    result = await result
-            except TimeoutError:
-                if scope.expired():
-                    raise _AttemptTimedOut() from None
-                raise
+    if policy.timeout_ms is None:
+        return as_value(await _invoke(block_type, config, policy, ctx, value))
+    try:
+        async with asyncio.timeout(policy.timeout_ms / 1000) as scope:
+            result = await _invoke(block_type, config, policy, ctx, value)
+    except TimeoutError:
+        if scope.expired():
+            raise _AttemptTimedOut() from None
+        raise
     return as_value(result)
 
 

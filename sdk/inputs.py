@@ -3,16 +3,24 @@
 Used twice with the same rules: by the CLI before anything runs (a bad ``--input`` is one
 clear line, nothing started) and by the workflow's own first block (so runs started by the
 scheduler or by an event are validated too).
+
+A ``files`` input is a list of paths under the files root (``ORCHESTRATOR_BLOCKS_FILES_ROOT``):
+each must stay inside it (no ``..`` escape, nothing outside an absolute path, no symlink
+leading out), exist as a regular file, and weigh at most 10 MiB, 20 MiB for all of them
+(:func:`orchestrator_blocks.sdk.files.check_files`): an email's attachments are refused
+before the workflow asks anyone to approve them.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from .cohort import CohortFilterError, compile_filter
 from .errors import OrchestratorError
+from .files import PathRefused, check_files
 
 __all__ = ["INPUT_TYPES", "InputError", "InputSpec", "validate_inputs"]
 
@@ -26,6 +34,7 @@ INPUT_TYPES = (
     "object",
     "email",
     "cohort_filter",
+    "files",
 )
 
 
@@ -52,8 +61,11 @@ class InputSpec:
         if self.type == "cohort_filter" and not self.columns:
             raise ValueError(f"input {self.name!r}: a cohort_filter needs its allowed columns")
 
-    def coerce(self, value: Any) -> Any:
-        """The value converted to the declared type; raises ``InputError`` naming the input."""
+    def coerce(self, value: Any, *, files_root: Path | None = None) -> Any:
+        """The value converted to the declared type; raises ``InputError`` naming the input.
+
+        ``files_root`` is where a ``files`` input's paths must be (default: the files root
+        of the environment, as a run started from here would see it)."""
         t = self.type
         try:
             if t in ("string", "text", "email"):
@@ -76,11 +88,13 @@ class InputSpec:
                 if str(value).lower() in ("false", "no", "0", "off"):
                     return False
                 raise ValueError("not true or false")
-            if t == "list":
+            if t in ("list", "files"):
                 if isinstance(value, str):
-                    return [v.strip() for v in value.split(",") if v.strip()]
+                    value = [v.strip() for v in value.split(",") if v.strip()]
                 if not isinstance(value, list | tuple):
                     raise ValueError("not a list")
+                if t == "files":
+                    return _files(list(value), files_root)
                 return list(value)
             if t == "object":
                 if not isinstance(value, Mapping):
@@ -91,8 +105,10 @@ class InputSpec:
                     raise ValueError("a cohort filter is text or an object")
                 compile_filter(value, self.columns)
                 return value
-        except CohortFilterError as exc:
+        except (CohortFilterError, PathRefused) as exc:
             raise InputError(f"input {self.name!r}: {exc}") from None
+        except OSError as exc:
+            raise InputError(f"input {self.name!r}: {exc.strerror or exc}") from None
         except (TypeError, ValueError) as exc:
             raise InputError(f"input {self.name!r} ({t}): {exc}: {value!r:.80}") from None
         raise InputError(f"input {self.name!r}: unsupported type {t!r}")
@@ -118,16 +134,29 @@ def _number(value: Any) -> float:
         raise ValueError("expected a number") from None
 
 
+def _files(paths: list[Any], files_root: Path | None) -> list[str]:
+    if not all(isinstance(p, str) and p for p in paths):
+        raise ValueError("a files input is a list of paths (strings)")
+    if files_root is None:
+        from .settings import Settings
+
+        files_root = Settings.from_env().files_root
+    check_files(files_root, paths)
+    return list(paths)
+
+
 def validate_inputs(
     specs: Mapping[str, InputSpec] | list[InputSpec],
     given: Mapping[str, Any] | None,
     *,
     strict: bool = True,
+    files_root: Path | None = None,
 ) -> dict[str, Any]:
     """Every declared input, coerced, defaults applied (``None`` for optional ones not
     given). ``strict`` rejects names that are not declared. Names starting with ``_`` are
     the engine's own (``_proposal_id`` of a run an approved proposal started) and pass
-    through unchanged."""
+    through unchanged. ``files_root`` is where ``files`` inputs must be (default: the
+    environment's files root)."""
     by_name = {s.name: s for s in specs} if isinstance(specs, list) else dict(specs)
     given = dict(given or {})
     system = {k: v for k, v in given.items() if isinstance(k, str) and k.startswith("_")}
@@ -142,7 +171,7 @@ def validate_inputs(
     missing = []
     for name, spec in by_name.items():
         if name in given and given[name] is not None:
-            out[name] = spec.coerce(given[name])
+            out[name] = spec.coerce(given[name], files_root=files_root)
         elif spec.required:
             missing.append(name)
         else:

@@ -52,11 +52,16 @@ class SideEffect:
     ``system`` (``Email``, ``SQL``, ``File``), ``resource`` (``recipients``,
     ``outbound_email_log``), ``action`` (``send``, ``INSERT``). Declaring one also tells the
     approval gate that the block writes (a block without side effects is read-only).
+
+    ``counts_as_write=False`` declares a change that is part of asking for approval (the
+    gate's proposal row): ``explain`` lists it whenever the block runs, but it never makes
+    the block a write, so neither the approval gate nor a kill switch refuses it.
     """
 
     system: str
     resource: str
     action: str
+    counts_as_write: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,19 +119,28 @@ class BlockType:
 
     @property
     def writes(self) -> bool:
-        """True when the type declares a side effect (it may change something outside)."""
-        return bool(self.side_effects)
+        """True when the type declares a side effect that counts as a write (it may change
+        something outside)."""
+        return any(e.counts_as_write for e in self.side_effects)
 
     def is_write(self, config: Mapping[str, Any]) -> bool:
         """Whether a block of this type *configured so* changes something outside the run.
 
         Types whose effect depends on configuration (an HTTP ``GET`` reads, a ``POST``
-        writes) declare ``writes_when``; otherwise any declared side effect means a write.
-        The approval gate relies on this to find the first side-effecting step.
+        writes) declare ``writes_when``; otherwise any declared side effect that counts as
+        a write means a write. The approval gate relies on this to find the first
+        side-effecting step.
         """
-        if not self.side_effects:
+        if not self.writes:
             return False
         return True if self.writes_when is None else bool(self.writes_when(config))
+
+    def changes(self, config: Mapping[str, Any]) -> tuple[SideEffect, ...]:
+        """What a block of this type *configured so* changes when it runs: its writing
+        side effects when :meth:`is_write` says so, and always those that do not count as
+        writes (``explain``'s "what changes")."""
+        writing = self.is_write(config)
+        return tuple(e for e in self.side_effects if writing or not e.counts_as_write)
 
     def disposition_of(self, code: str) -> RetryDisposition | None:
         """The retry disposition declared for ``code`` (``None``: undeclared)."""
@@ -168,7 +182,7 @@ class BlockType:
         """Everything declared about the type, as plain data (``plugins show --json``)."""
         pol = self.default_policy
         writes = "never"
-        if self.side_effects:
+        if self.writes:
             writes = "always" if self.writes_when is None else "depends on the configuration"
         return {
             "type_id": self.type_id,
@@ -187,7 +201,12 @@ class BlockType:
                 for c in sorted(self.code_table.values(), key=lambda c: c.code)
             ],
             "side_effects": [
-                {"system": e.system, "resource": e.resource, "action": e.action}
+                {
+                    "system": e.system,
+                    "resource": e.resource,
+                    "action": e.action,
+                    "counts_as_write": e.counts_as_write,
+                }
                 for e in self.side_effects
             ],
             "writes": writes,

@@ -353,6 +353,10 @@ class Services:
         self._lent = dict(lent or {})
         self._resources: dict[str, tuple[Any, Callable[[Any], Any] | None]] = {}
         self.partial: list[dict[str, Any]] = []
+        self.deadline: float | None = None
+        """When the root run must end, in event-loop time (``loop.time()``); ``None``
+        without a run timeout. Set by the runtime; the block executor runs sync blocks in a
+        worker thread while a deadline stands, so the run's timeout can end them."""
 
     def get(self, kind: type[T]) -> T:
         """The service implementing protocol ``kind``; ``LookupError`` names what is missing."""

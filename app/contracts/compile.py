@@ -180,6 +180,8 @@ def compile_contract(contract: Contract) -> Workflow:
     w.set_description(c.description).set_risk_level(c.risk_level)
     if c.reflexion_enabled or "reflexion" in c.post_actions:
         w.enable_reflexion(*(c.tags or [c.workflow_type]))
+    if c.retry is not None and c.retry.alert_on_final_failure:
+        w.set_alert_on_final_failure()
 
     inputs = Block.of("contract_inputs", specs=specs).named("inputs")
     if c.trigger.kind == "cron":

@@ -51,13 +51,15 @@ def contract_inputs(
 
     A run started by the scheduler (whose input is the firing time) or by an event (whose
     payload may carry more fields) is validated too; unknown names are ignored unless
-    ``strict``.
+    ``strict``. ``files`` inputs are checked against the run's files root: a missing or
+    escaping path fails here, before any approval is asked for.
     """
     given = value.payload if isinstance(value.payload, Mapping) else {}
     try:
-        return sdk.Json(validate_inputs(specs, given, strict=strict))
+        inputs = validate_inputs(specs, given, strict=strict, files_root=ctx.settings.files_root)
+        return sdk.Json(inputs)
     except InputError as exc:
-        code = INPUTS_MISSING if "missing" in str(exc) else INPUTS_INVALID
+        code = INPUTS_MISSING if str(exc).startswith("missing required") else INPUTS_INVALID
         raise sdk.BlockError(code, str(exc)) from None
 
 

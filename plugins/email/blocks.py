@@ -38,17 +38,21 @@ async def send_email(
     reply_to: str | Sequence[str] | None = None,
     message_id: str | None = None,
     idempotency_key: str | None = None,
+    attachments: str | Sequence[str] | None = None,
 ) -> sdk.Value:
     """Send the input as an email over SMTP, or into the local outbox when none is configured.
 
-    The input is the body (``Text``; HTML when ``html=True`` or when it looks like HTML),
-    or a ``Json`` envelope whose ``to``/``cc``/``reply_to``/``subject``/``text``/``html``/
-    ``sender``/``message_id``/``idempotency_key``/``headers`` fill what the block does not
-    configure (configuration wins). ``idempotency_key`` derives a stable Message-ID and
-    makes the send happen at most once per key: the key is claimed in the store's
-    ``outbound_email_log`` before delivery; a key already ``sent`` is skipped (output
-    ``{"sent": false, "skipped": "already_sent", ...}``), one still ``sending`` (outcome
-    unknown) fails ``email.unknown_outcome`` (manual); a failed delivery frees the key.
+    The input is the body (``Text``; HTML when ``html=True`` or when it looks like HTML), or
+    a ``Json`` envelope whose ``to``/``cc``/``reply_to``/``subject``/``text``/``html``/
+    ``sender``/``message_id``/``idempotency_key``/``headers``/``attachments`` fill what the
+    block does not configure (configuration wins). ``attachments`` are paths under the files
+    root (``ORCHESTRATOR_BLOCKS_FILES_ROOT``), at most 10 MiB each and 20 MiB per message; a
+    missing or escaping one is ``email.invalid_request``. ``idempotency_key`` derives a
+    stable Message-ID and makes the send happen at most once per key: the key is claimed in
+    the store's ``outbound_email_log`` before delivery; a key already ``sent`` is skipped
+    (output ``{"sent": false, "skipped": "already_sent", ...}``), one still ``sending``
+    (outcome unknown) fails ``email.unknown_outcome`` (manual); a failed delivery frees the
+    key.
     Transport: ``ORCHESTRATOR_BLOCKS_SMTP_URL`` (``smtp://`` or ``smtps://``); without it,
     an ``.eml`` file in ``$ORCHESTRATOR_BLOCKS_HOME/outbox``. Output:
     ``{"sent": true, "to": [...], "message_id": ..., "transport": "smtp"|"outbox"}`` plus
@@ -64,11 +68,14 @@ async def send_email(
         "reply_to": reply_to,
         "message_id": message_id,
         "idempotency_key": idempotency_key,
+        "attachments": attachments,
     }
     settings = ctx.settings
     now = ctx.clock.now()
     default_sender = settings.get(SMTP_FROM_SETTING) or DEFAULT_SENDER
-    outgoing = compose(value, config, default_sender=default_sender, now=now)
+    outgoing = compose(
+        value, config, default_sender=default_sender, now=now, files_root=settings.files_root
+    )
     envelope = value.value if isinstance(value, sdk.Json) else None
     envelope = envelope if isinstance(envelope, Mapping) else {}
     raw_key = idempotency_key or envelope.get("idempotency_key")

@@ -12,6 +12,13 @@ message whose recipient the workflow's author fixed):
   ``send_email`` block can so send a different message per fan-out item.
 * Any other ``Json``: the body, pretty-printed.
 
+``attachments`` (configuration, else the envelope) is a list of paths under the files root
+(``ORCHESTRATOR_BLOCKS_FILES_ROOT``), attached with a content type guessed from the file
+name (``application/octet-stream`` when unknown). They are checked with the SDK's
+:func:`~orchestrator_blocks.sdk.files.check_files` (no ``..`` escape, nothing outside an
+absolute path, no symlink leading out, existing regular files, 10 MiB each and 20 MiB per
+message before encoding) and read without following a symlink.
+
 A body is sent as HTML (with a generated plain-text alternative) when ``html=True``, or
 when ``html`` is unset and the body looks like HTML (starts with a tag and closes one).
 
@@ -23,15 +30,18 @@ from __future__ import annotations
 
 import hashlib
 import json
+import mimetypes
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from email.message import EmailMessage
 from email.utils import format_datetime, formataddr, getaddresses, make_msgid
+from pathlib import Path
 from typing import Any
 
 from orchestrator_blocks import sdk
+from orchestrator_blocks.sdk import files
 
 from .codes import INVALID_REQUEST
 from .html_text import html_to_text, looks_like_html
@@ -58,6 +68,7 @@ ENVELOPE_KEYS = frozenset(
         "message_id",
         "idempotency_key",
         "headers",
+        "attachments",
     }
 )
 ADDRESS_FIELDS = ("to", "cc", "reply_to", "sender")
@@ -256,18 +267,66 @@ def _extra_headers(raw: Any) -> dict[str, str]:
     return headers
 
 
+def attachment_paths(raw: Any) -> list[str]:
+    """``"a.pdf"`` or ``["a.pdf", ...]`` -> the list of paths (``ValueError`` when it is
+    anything else, or a path can never be inside the files root)."""
+    if raw is None:
+        return []
+    paths = [raw] if isinstance(raw, str) else raw
+    if not isinstance(paths, list | tuple) or not all(isinstance(p, str) and p for p in paths):
+        raise ValueError("attachments must be a path or a list of paths under the files root")
+    for path in paths:
+        problem = files.static_problem(path)
+        if problem is not None:
+            raise ValueError(f"attachment {problem}")
+    return list(paths)
+
+
+def _attachments(raw: Any, files_root: Path | None) -> list[tuple[str, bytes, str, str]]:
+    """``(file name, content, maintype, subtype)`` of each attachment, checked and read."""
+    try:
+        paths = attachment_paths(raw)
+    except ValueError as exc:
+        raise _invalid(str(exc), field="attachments") from None
+    if not paths:
+        return []
+    if files_root is None:
+        raise _invalid("attachments need a files root (ORCHESTRATOR_BLOCKS_FILES_ROOT)")
+    parts = []
+    try:
+        for confined in files.check_files(files_root, paths):
+            name = confined.path.name
+            check_header_text(name, "attachment file name")
+            guessed, encoding = mimetypes.guess_type(name)
+            if guessed is None or encoding is not None:
+                guessed = "application/octet-stream"
+            maintype, _, subtype = guessed.partition("/")
+            parts.append((name, files.read_confined(confined), maintype, subtype))
+    except files.PathRefused as exc:
+        raise _invalid(f"attachment {exc}", attachment=exc.relative) from None
+    except ValueError as exc:
+        raise _invalid(str(exc), field="attachments") from None
+    except OSError as exc:
+        raise _invalid(
+            f"attachment {exc.filename or ''}: {exc.strerror or exc}", field="attachments"
+        ) from None
+    return parts
+
+
 def compose(
     value: sdk.Value,
     config: Mapping[str, Any],
     *,
     default_sender: str,
     now: datetime,
+    files_root: Path | None = None,
 ) -> Outgoing:
     """Build the message for one send: configuration first, the input's envelope fills in.
 
     ``config`` holds the block's ``to``, ``subject``, ``sender``, ``html``, ``cc``,
-    ``reply_to``, ``message_id``, ``idempotency_key``. Raises
-    ``BlockError(email.invalid_request)`` for anything that cannot be sent.
+    ``reply_to``, ``message_id``, ``idempotency_key``, ``attachments``; attachments are
+    looked for under ``files_root``. Raises ``BlockError(email.invalid_request)`` for
+    anything that cannot be sent.
     """
     body, env = _input_parts(value)
     to = _addresses(_pick(config, env, "to"), "to")
@@ -286,6 +345,7 @@ def compose(
     headers = _extra_headers(env.get("headers"))
     text, html = _parts(body, env, config.get("html"))
     message_id = _message_id(config, env, sender[1].rpartition("@")[2])
+    attachments = _attachments(_pick(config, env, "attachments"), files_root)
 
     msg = EmailMessage()
     try:
@@ -304,6 +364,8 @@ def compose(
         msg.set_content(text)
         if html is not None:
             msg.add_alternative(html, subtype="html")
+        for name, content, maintype, subtype in attachments:
+            msg.add_attachment(content, maintype=maintype, subtype=subtype, filename=name)
     except (ValueError, TypeError, IndexError) as exc:
         raise _invalid(f"the message cannot be encoded: {exc}") from None
     return Outgoing(
@@ -339,5 +401,7 @@ def check_config(config: dict[str, Any]) -> None:
             if config.get("idempotency_key") is not None:
                 raise ValueError("give message_id or idempotency_key, not both")
             normalise_message_id(config["message_id"])
+        if config.get("attachments") is not None:
+            config["attachments"] = attachment_paths(config["attachments"])
     except ValueError as exc:
         raise sdk.InvalidBlockConfig(f"Block.send_email: {exc}", code=INVALID_REQUEST) from None

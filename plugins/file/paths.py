@@ -1,8 +1,9 @@
 """Confinement to the files root, and the family's one mapping of ``OSError`` to codes.
 
 Every path a file block touches lives under ``ctx.settings.files_root``
-(``ORCHESTRATOR_BLOCKS_FILES_ROOT``, default: the working directory). Two checks, because
-the root is only known at run time and symlinks can change between construction and run:
+(``ORCHESTRATOR_BLOCKS_FILES_ROOT``, default: the working directory). The checks are the
+SDK's (:mod:`orchestrator_blocks.sdk.files`, shared with the email family's attachments);
+this module gives them the family's codes:
 
 * :func:`check_config_path` at construction: a relative path that climbs out with ``..``
   (``../x``, ``a/../../x``) or a NUL byte can never be valid, so it fails before any run;
@@ -20,39 +21,16 @@ import contextlib
 import errno
 import os
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
 from orchestrator_blocks import sdk
+from orchestrator_blocks.sdk import files
+from orchestrator_blocks.sdk.files import Confined, static_problem
 
 from .codes import INVALID_PATH, IO, NOT_FOUND, PERMISSION_DENIED
 
 __all__ = ["Confined", "check_config_path", "confine", "os_errors", "static_problem"]
-
-
-@dataclass(frozen=True, slots=True)
-class Confined:
-    """A path checked against the root: ``path`` is resolved, ``relative`` is for humans
-    (the normalised path as the user wrote it, relative to the root, ``/``-separated)."""
-
-    root: Path
-    path: Path
-    relative: str
-
-
-def static_problem(raw: object) -> str | None:
-    """Why ``raw`` can never name something inside the files root, or ``None``."""
-    if not isinstance(raw, str):
-        return f"a path must be a string, not {type(raw).__name__}"
-    if "\x00" in raw:
-        return f"{raw!r} contains a NUL byte"
-    if os.path.isabs(raw):
-        return None  # checked against the root at run time
-    parts = PurePosixPath(os.path.normpath(raw.replace("\\", "/"))).parts
-    if parts[:1] == ("..",):
-        return f"{raw!r} climbs out of the files root with '..'"
-    return None
 
 
 def check_config_path(
@@ -71,57 +49,20 @@ def check_config_path(
         raise sdk.InvalidBlockConfig(f"{key}: {problem}", code=INVALID_PATH)
 
 
-def _invalid(message: str, relative: str, root: Path) -> sdk.BlockError:
-    return sdk.BlockError(
-        INVALID_PATH, message, details={"path": relative, "files_root": str(root)}
-    )
-
-
-def _lexically_inside(path: Path, *roots: Path) -> str | None:
-    """``path`` relative to the first of ``roots`` that contains it, or ``None``."""
-    for root in roots:
-        if path == root or path.is_relative_to(root):
-            return path.relative_to(root).as_posix()
-    return None
-
-
 def confine(root: Path, raw: str) -> Confined:
     """Resolve ``raw`` under ``root``; raise ``file.invalid_path`` if it leaves the root.
 
     Resolution follows symlinks as far as they exist, so a link to the outside is caught
     whether or not its target exists. A missing root is ``file.not_found``.
     """
-    problem = static_problem(raw)
-    if problem is not None:
-        raise _invalid(problem, str(raw), root)
-    with os_errors(str(raw), root):
-        base = root.resolve()
-    if not base.is_dir():
+    try:
+        with os_errors(str(raw), root):
+            return files.confine(root, raw)
+    except files.PathRefused as exc:
+        code = NOT_FOUND if exc.reason == "root_missing" else INVALID_PATH
         raise sdk.BlockError(
-            NOT_FOUND,
-            f"the files root {str(root)!r} does not exist or is not a directory "
-            "(set ORCHESTRATOR_BLOCKS_FILES_ROOT)",
-            details={"path": raw, "files_root": str(root)},
-        )
-    if os.path.isabs(raw):
-        normal = Path(os.path.normpath(raw))
-        relative = _lexically_inside(normal, base, Path(os.path.abspath(root)))
-        if relative is None:
-            raise _invalid(f"{raw!r} is outside the files root {str(base)!r}", raw, base)
-        candidate = normal
-    else:
-        relative = Path(os.path.normpath(raw)).as_posix() if raw else "."
-        candidate = base / raw
-    with os_errors(relative, base):
-        try:
-            resolved = candidate.resolve()
-        except RuntimeError:  # Python 3.11 reports symlink loops this way
-            raise _invalid(f"{relative!r} is a symlink loop", relative, base) from None
-    if resolved != base and not resolved.is_relative_to(base):
-        raise _invalid(
-            f"{relative!r} resolves outside the files root (through a symlink)", relative, base
-        )
-    return Confined(root=base, path=resolved, relative=relative)
+            code, str(exc), details={"path": exc.relative, "files_root": str(exc.root)}
+        ) from None
 
 
 _PERMISSION_ERRNOS = {errno.EACCES, errno.EPERM, errno.EROFS}

@@ -124,8 +124,12 @@ def _now(ctx: sdk.RunContext) -> datetime:
 
 @FAMILY.block_type(
     "hitl_gate",
-    side_effects=[sdk.SideEffect("Store", "proposed_actions", "INSERT (HITL gate envelope)")],
-    writes_when=lambda config: False,
+    # The proposal is how approval is asked for: a change to list, never a write to refuse.
+    side_effects=[
+        sdk.SideEffect(
+            "Store", "proposed_actions", "INSERT (HITL gate envelope)", counts_as_write=False
+        )
+    ],
     validate=_validate_gate,
     ends_run_as={REJECTED: sdk.RunStatus.REJECTED, EXPIRED: sdk.RunStatus.REJECTED},
 )
@@ -199,8 +203,9 @@ def _validate_review(config: dict[str, Any]) -> None:
 
 @FAMILY.block_type(
     "hitl_review",
-    side_effects=[sdk.SideEffect("Store", "proposed_actions", "INSERT (hitl_review)")],
-    writes_when=lambda config: False,
+    side_effects=[
+        sdk.SideEffect("Store", "proposed_actions", "INSERT (hitl_review)", counts_as_write=False)
+    ],
     validate=_validate_review,
 )
 async def hitl_review(

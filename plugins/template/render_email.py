@@ -23,6 +23,8 @@ __all__ = ["render_email"]
 def _validate(config: dict[str, Any]) -> None:
     if (config["body"] is None) == (config["body_from"] is None):
         raise ValueError("give the body template as body=... or name it with body_from=...")
+    if config["attachments_from"] is not None and not isinstance(config["attachments_from"], str):
+        raise TypeError("attachments_from must name where the list of paths is, e.g. inputs.x")
     for name in ("to", "subject", "body"):
         source = config[name]
         if source is None:
@@ -61,11 +63,13 @@ def render_email(
     body: str | None = None,
     body_from: str | None = None,
     html: bool = True,
+    attachments_from: str | None = None,
 ) -> sdk.Value:
     """Render an email envelope for one item: ``to``, ``subject`` and the body are
     Handlebars templates over the item (``{{email}}``, ``{{companyname}}``,
     ``{{inputs.subject}}``); ``body_from`` names where the body template is in the data
-    (e.g. ``inputs.body_template``). Output: the ``Json`` envelope ``send_email`` takes."""
+    (e.g. ``inputs.body_template``), ``attachments_from`` where the list of files to attach
+    is (e.g. ``inputs.attachments``). Output: the ``Json`` envelope ``send_email`` takes."""
     data = value.payload if isinstance(value, sdk.Json) else None
     if not isinstance(data, Mapping):
         raise sdk.BlockError(MISSING_DATA, "render_email needs a Json object (one item) as input")
@@ -84,6 +88,14 @@ def render_email(
     }
     if not envelope["to"]:
         raise sdk.BlockError(MISSING_DATA, f"the recipient template {to!r} rendered empty")
+    if attachments_from is not None:
+        attached = _lookup(data, attachments_from)
+        if attached is not None and not isinstance(attached, list | str):
+            raise sdk.BlockError(
+                MISSING_DATA, f"{attachments_from!r} is not a list of paths: {attached!r:.80}"
+            )
+        if attached:
+            envelope["attachments"] = attached
     if data.get("idempotency_key"):
         envelope["idempotency_key"] = data["idempotency_key"]
     if data.get("related_workflow"):

@@ -7,7 +7,7 @@ block needs structured data (``transform.parse_failed`` when it is not JSON).
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 from orchestrator_blocks import sdk
@@ -72,29 +72,45 @@ def _validate_fn(config: Mapping[str, Any]) -> None:
         raise TypeError(f"custom_transform needs a callable, got {type(config['fn']).__name__}")
 
 
+def _failed(fn: Callable[[Any], Any], exc: Exception) -> sdk.BlockError:
+    name = getattr(fn, "__qualname__", type(fn).__name__)
+    return sdk.BlockError(
+        EXECUTION_FAILED,
+        f"custom transform {name} raised {type(exc).__name__}: {exc}",
+        details={"exception_type": type(exc).__name__, "function": name},
+    )
+
+
+async def _finish(awaitable: Awaitable[Any], fn: Callable[[Any], Any]) -> sdk.Value:
+    try:
+        result = await awaitable
+    except sdk.BlockError:
+        raise
+    except Exception as exc:
+        raise _failed(fn, exc) from exc
+    return sdk.as_value(result)
+
+
 @FAMILY.block_type("custom_transform", validate=_validate_fn)
-async def custom_transform(
+def custom_transform(
     ctx: sdk.RunContext, value: sdk.Value, fn: Callable[[Any], Any]
-) -> sdk.Value:
+) -> sdk.Value | Awaitable[sdk.Value]:
     """Apply your function to the input payload and pass on what it returns.
 
     ``fn`` may be sync or async; it takes ``None``, ``str``, JSON-like or ``bytes`` and
     returns one. A ``BlockError`` it raises keeps its code; any other exception becomes
-    ``transform.execution_failed``.
+    ``transform.execution_failed``. With a timeout (or a run timeout), ``fn`` is called in a
+    worker thread so the timeout can end the attempt (an async ``fn`` only builds its
+    coroutine there; it is awaited on the event loop).
     """
     try:
         result = fn(value.payload)
-        if inspect.isawaitable(result):
-            result = await result
     except sdk.BlockError:
         raise
     except Exception as exc:
-        name = getattr(fn, "__qualname__", type(fn).__name__)
-        raise sdk.BlockError(
-            EXECUTION_FAILED,
-            f"custom transform {name} raised {type(exc).__name__}: {exc}",
-            details={"exception_type": type(exc).__name__, "function": name},
-        ) from exc
+        raise _failed(fn, exc) from exc
+    if inspect.isawaitable(result):
+        return _finish(result, fn)
     return sdk.as_value(result)
 
 

@@ -179,8 +179,33 @@ def test_the_card_says_everything_plugins_show_prints() -> None:
     )
     assert card["writes"] == "always"
     assert card["side_effects"] == [
-        {"system": "GitHub", "resource": "repository", "action": "read"}
+        {"system": "GitHub", "resource": "repository", "action": "read", "counts_as_write": True}
     ]
+
+
+def test_a_side_effect_that_does_not_count_as_a_write_is_a_change_but_not_a_write() -> None:
+    """The approval gate's proposal row: listed by explain, never refused as a write."""
+
+    @sdk.block_type(
+        "ask_first",
+        side_effects=[sdk.SideEffect("Store", "proposals", "INSERT", counts_as_write=False)],
+    )
+    def ask_first(ctx: sdk.RunContext, value: sdk.Value) -> sdk.Value:
+        return value
+
+    @sdk.block_type(
+        "maybe_post",
+        side_effects=[sdk.SideEffect("HTTP", "host", "POST")],
+        writes_when=lambda config: config["method"] == "POST",
+    )
+    def maybe_post(ctx: sdk.RunContext, value: sdk.Value, method: str = "GET") -> sdk.Value:
+        return value
+
+    assert not ask_first.writes and not ask_first.is_write({})
+    assert [e.resource for e in ask_first.changes({})] == ["proposals"]
+    assert ask_first.card()["writes"] == "never"
+    assert maybe_post.changes({"method": "GET"}) == ()
+    assert [e.action for e in maybe_post.changes({"method": "POST"})] == ["POST"]
 
 
 # -- what the executor does with the declarations ------------------------------------------

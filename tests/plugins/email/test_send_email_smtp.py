@@ -214,3 +214,34 @@ def test_starttls_is_used_when_offered_and_an_untrusted_certificate_is_permanent
         assert "certificate" in r.error.message
         assert attempts(r) == 1
         assert peer.messages == []
+
+
+def test_attachments_from_config_or_envelope_go_with_the_message(smtp_peer, send):
+    import os
+    from pathlib import Path
+
+    root = Path(os.environ["ORCHESTRATOR_BLOCKS_FILES_ROOT"])
+    (root / "report.csv").write_text("a,b\n1,2\n")
+    (root / "blob.weird-ext").write_bytes(b"\x00\x01")
+    r, _ = send("See attached.", attachments="report.csv")
+    assert r.status == ob.RunStatus.SUCCEEDED, r.error
+    r, _ = send({"text": "Also.", "attachments": ["blob.weird-ext"]})
+    assert r.status == ob.RunStatus.SUCCEEDED, r.error
+
+    first, second = (list(m.iter_attachments()) for m in smtp_peer.messages)
+    assert [(p.get_filename(), p.get_content_type()) for p in first] == [("report.csv", "text/csv")]
+    assert first[0].get_content() == "a,b\n1,2\n"
+    assert [(p.get_filename(), p.get_content_type()) for p in second] == [
+        ("blob.weird-ext", "application/octet-stream")
+    ]
+
+
+def test_an_attachment_outside_the_files_root_is_refused(smtp_peer, send):
+    with pytest.raises(ob.InvalidBlockConfig, match="climbs out of the files root"):
+        ob.Block.send_email("ann@example.org", attachments=["../etc/passwd"])
+    r, _ = send({"text": "x", "attachments": ["/etc/passwd"]})
+    assert r.status == ob.RunStatus.FAILED
+    assert r.error.code == "email.invalid_request"
+    assert "outside the files root" in r.error.message
+    assert len(r.events_of("block.started")) == 1  # never retried
+    assert smtp_peer.deliveries == []
