@@ -215,7 +215,7 @@ async def _alert(run: sdk.RunView, result: FinishedRun) -> dict[str, bool]:
     items: list[dict[str, Any]] = []
     if store is not None:
         try:
-            items = await asyncio.to_thread(store.durable.items_of, run.run_id, "failed")
+            items = await asyncio.to_thread(store.items.items_of, run.run_id, "failed")
         except StateStoreError as exc:
             log.warning("alert.items_unreadable", message=str(exc))
     failed = _failed_count(result, items)
