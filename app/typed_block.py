@@ -101,6 +101,9 @@ if TYPE_CHECKING:
             max_attempts: int = 3,
             base_ms: int = 2000,
             max_ms: int = 30000,
+            backoff: str = "exponential",
+            factor: float = 2.0,
+            jitter: float = 0.2,
             kill_switches: str | Sequence[str] = (),
             progress: bool | None = None,
         ) -> _Block:

@@ -153,8 +153,11 @@ def _fan_out(c: Contract, switches: list[str]) -> Block:
     if per_item is not None:
         item_policy = {
             "max_attempts": per_item.max_attempts,
+            "backoff": per_item.backoff,
             "base_ms": per_item.base_ms,
             "max_ms": per_item.max_ms,
+            "factor": per_item.factor,
+            "jitter": per_item.jitter,
         }
     try:
         return Block.of(

@@ -5,8 +5,10 @@ How an item ends (counted, never stored):
 * ``sent``: its run succeeded; ``skipped`` when the run's output is a JSON object with a
   truthy ``"skipped"`` (``send_email`` found the key already sent);
 * ``failed``: its run failed after ``max_attempts`` (only ``backoff``/``immediate``
-  failures are retried, sleeping ``min(max_ms, base_ms * 2**(attempt-1))`` ms between,
-  the SDK's exponential :class:`~orchestrator_blocks.sdk.Backoff`);
+  failures are retried, waiting as block retries do: the SDK's
+  :class:`~orchestrator_blocks.sdk.Backoff` of kind ``backoff`` (``exponential``:
+  ``base_ms * factor**(attempt-1)``; ``fixed``; ``none``), ± ``jitter`` drawn
+  deterministically per run, item and attempt, capped at ``max_ms``);
 * ``unknown``: its run failed with a code ending ``.unknown_outcome`` (own or nested):
   the side effect may have happened, so it is neither retried nor re-sent;
 * ``not_started``: the circuit breaker or a kill switch stopped the fan-out first.
@@ -60,6 +62,7 @@ def _validate(config: dict[str, Any]) -> None:
     _positive_int(config, "max_attempts", 1)
     _positive_int(config, "base_ms", 0)
     _positive_int(config, "max_ms", 0)
+    _item_backoff(config)  # the SDK says what is wrong with kind, factor or jitter
     switches = config["kill_switches"]
     if isinstance(switches, str):
         switches = (switches,)
@@ -68,6 +71,21 @@ def _validate(config: dict[str, Any]) -> None:
     config["kill_switches"] = tuple(switches)
     if config["progress"] not in (None, True, False):
         raise ValueError("progress must be None (when on a terminal), True or False")
+
+
+def _item_backoff(config: Mapping[str, Any]) -> sdk.Backoff:
+    """The wait between an item's attempts: the same backoff block retries use."""
+    kind, jitter = config["backoff"], config["jitter"]
+    if kind == "none":
+        return sdk.Backoff.none()
+    if kind == "fixed":
+        return sdk.Backoff("fixed", config["base_ms"], 1.0, jitter, config["max_ms"])
+    if kind != "exponential":
+        raise ValueError(f"backoff must be exponential, fixed or none, got {kind!r}")
+    factor = config["factor"]
+    return sdk.Backoff.exponential(
+        config["base_ms"], factor, jitter=jitter, cap_ms=config["max_ms"]
+    )
 
 
 def _writes(config: Mapping[str, Any]) -> bool:
@@ -162,6 +180,9 @@ async def for_each(
     max_attempts: int = 3,
     base_ms: int = 2000,
     max_ms: int = 30000,
+    backoff: str = "exponential",
+    factor: float = 2.0,
+    jitter: float = 0.2,
     kill_switches: str | Sequence[str] = (),
     progress: bool | None = None,
 ) -> sdk.Value:
@@ -180,7 +201,8 @@ async def for_each(
             INVALID_INPUT, f"the per-item workflow {workflow.id!r} is invalid: {exc}"
         ) from None
     switches = tuple(kill_switches)
-    retry = Retry(max_attempts, sdk.Backoff.exponential(base_ms, 2.0, jitter=0.0, cap_ms=max_ms))
+    policy = {"backoff": backoff, "base_ms": base_ms, "max_ms": max_ms}
+    retry = Retry(max_attempts, _item_backoff({**policy, "factor": factor, "jitter": jitter}))
     ledger = _item_log(ctx)
     chunk = _lent(ctx, CHUNK)
     if chunk is not None and ledger is not None:  # a worker runs some items of a fan-out

@@ -82,7 +82,9 @@ def test_circuit_breaker_none_never_trips(smtp_peer):
 
 def test_an_item_is_retried_after_a_451_and_then_delivered(smtp_peer):
     smtp_peer.script(Mode("transient", code=451), Mode("accept"))
-    w, block = fan_out(per_item(), over="recipients", concurrency=1, base_ms=1, max_ms=50)
+    w, block = fan_out(
+        per_item(), over="recipients", concurrency=1, base_ms=1, max_ms=50, jitter=0.0
+    )
 
     r = w.run(context(recipients(3)))
 
@@ -106,7 +108,9 @@ def test_per_item_retry_follows_the_disposition(
     smtp_peer, mode, max_attempts, transactions, delays
 ):
     smtp_peer.set_mode(mode)
-    w, _ = fan_out(per_item(), over="recipients", max_attempts=max_attempts, base_ms=3, max_ms=10)
+    w, _ = fan_out(
+        per_item(), over="recipients", max_attempts=max_attempts, base_ms=3, max_ms=10, jitter=0.0
+    )
 
     r = w.run(context(recipients(1)))
 
@@ -115,6 +119,56 @@ def test_per_item_retry_follows_the_disposition(
     assert smtp_peer.transactions == transactions
     scheduled = log_events(sdk.Settings.from_env().home, "fan_out.item_retry_scheduled")
     assert [e["delay_ms"] for e in scheduled] == delays
+
+
+@pytest.mark.parametrize(
+    ("policy", "shape"),
+    [
+        ({"factor": 3.0}, [20, 60, 180]),  # the factor, not a hard-coded 2
+        ({"backoff": "fixed"}, [20, 20, 20]),
+        ({"backoff": "none"}, [0, 0, 0]),
+    ],
+)
+def test_item_retries_wait_like_block_retries_with_jitter_per_run_item_and_attempt(
+    smtp_peer, policy, shape
+):
+    smtp_peer.set_mode(Mode("transient", code=451))
+    jitter = 0.5
+    options = {"base_ms": 20, "max_ms": 1000, "jitter": jitter, **policy}
+    w, _ = fan_out(per_item(), over="recipients", concurrency=1, max_attempts=4, **options)
+
+    r = w.run(context(recipients(2)))
+
+    scheduled = log_events(sdk.Settings.from_env().home, "fan_out.item_retry_scheduled")
+    by_item: dict[str, list[int]] = {}
+    for event in scheduled:
+        by_item.setdefault(event["fan_out_item"], []).append(event["delay_ms"])
+    assert sorted(by_item) == ["1", "2"]
+    backoff = sdk.Backoff(
+        policy.get("backoff", "exponential"), 20, policy.get("factor", 2.0), jitter, 1000
+    )
+    for item, delays in by_item.items():
+        # the SDK's backoff, seeded by run, item and attempt, exactly as block retries are
+        expected = [backoff.delay_ms(n, seed=f"{r.run_id}:{item}:{n}") for n in (1, 2, 3)]
+        assert delays == expected
+        assert all(
+            s * (1 - jitter) <= d <= s * (1 + jitter) for d, s in zip(delays, shape, strict=True)
+        )
+    if policy.get("backoff") != "none":
+        assert by_item["1"] != by_item["2"]  # jittered apart, not in lockstep
+
+
+@pytest.mark.parametrize(
+    ("option", "message"),
+    [
+        ({"backoff": "linear"}, "backoff must be exponential, fixed or none"),
+        ({"factor": 0.5}, "factor must be >= 1.0"),
+        ({"jitter": 2}, "jitter must be between 0 and 1"),
+    ],
+)
+def test_a_bad_item_backoff_is_refused_when_the_block_is_built(option, message):
+    with pytest.raises(ob.OrchestratorError, match=message):
+        fan_out(per_item(), over="recipients", **option)
 
 
 def test_a_manual_failure_is_not_retried():
