@@ -13,8 +13,11 @@ so the gate cannot be skipped by graph shape.
 
 ``hitl_review`` is the per-item (or cohort-wide) review step of a fan-out. In ``cohort``
 mode it passes an item when the run's gate proposal was approved (the approver accepted
-the cohort as a whole); in ``per_item`` mode it stages one review proposal per item and
-passes the item only once that review is approved.
+the cohort as a whole); in ``per_item`` mode it stages one review proposal per item (the
+item as it will go out: recipient, subject and personalised body) and the item's run
+pauses ``awaiting_approval``: the fan-out counts it as waiting for review, not as a
+failure, and the run that fans out waits too. Approved, the item passes on; rejected, or
+left undecided past the window, the item is dropped (its run ends ``rejected``).
 """
 
 from __future__ import annotations
@@ -36,17 +39,15 @@ APPROVAL_REQUIRED = "runtime.approval_required"
 DOMAIN = "hitl"
 REJECTED = "hitl.rejected"
 EXPIRED = "hitl.expired"
-REVIEW_PENDING = "hitl.review_pending"
 UNAVAILABLE = "hitl.store_unavailable"
 INVALID = "hitl.invalid"
-CODES = (REJECTED, EXPIRED, REVIEW_PENDING, UNAVAILABLE, INVALID)
+CODES = (REJECTED, EXPIRED, UNAVAILABLE, INVALID)
 FAMILY = sdk.family(
     "hitl",
     domain=DOMAIN,
     codes=[
         sdk.Code(REJECTED, "never", "the approver rejected the proposal: the run ends rejected"),
         sdk.Code(EXPIRED, "never", "nobody decided within the window: the run ends rejected"),
-        sdk.Code(REVIEW_PENDING, "manual", "the per-item review is still waiting for a decision"),
         sdk.Code(UNAVAILABLE, "manual", "no approval desk: the local store is not available"),
         sdk.Code(INVALID, "never", "the item lacks the key a per-item review needs"),
     ],
@@ -199,6 +200,9 @@ async def hitl_gate(
 def _validate_review(config: dict[str, Any]) -> None:
     if config["mode"] not in ("cohort", "per_item"):
         raise ValueError("mode must be 'cohort' or 'per_item'")
+    window = config["window_minutes"]
+    if window is not None and (not isinstance(window, int | float) or window <= 0):
+        raise ValueError("window_minutes must be a positive number of minutes")
 
 
 @FAMILY.block_type(
@@ -207,6 +211,7 @@ def _validate_review(config: dict[str, Any]) -> None:
         sdk.SideEffect("Store", "proposed_actions", "INSERT (hitl_review)", counts_as_write=False)
     ],
     validate=_validate_review,
+    ends_run_as={REJECTED: sdk.RunStatus.REJECTED, EXPIRED: sdk.RunStatus.REJECTED},
 )
 async def hitl_review(
     ctx: sdk.RunContext,
@@ -214,18 +219,21 @@ async def hitl_review(
     mode: str = "cohort",
     *,
     item_key: str = "item_key",
+    window_minutes: float | None = None,
 ) -> sdk.Value:
     """Review one fan-out item: ``cohort`` passes items of an approved run; ``per_item``
-    stages a review per item and passes it once approved (pending: ``hitl.review_pending``,
-    rejected: ``hitl.rejected``). The input passes through unchanged."""
+    stages a review per item (recipient, subject, personalised body) and the item's run
+    waits ``awaiting_approval`` until it is decided: approved, the input passes through
+    unchanged; rejected or expired, the item is dropped (``hitl.rejected`` /
+    ``hitl.expired``, its run ends ``rejected``)."""
     data = value.payload if isinstance(value, sdk.Json) else None
-    key = str(data.get(item_key)) if isinstance(data, Mapping) else None
+    key = _key_of(data, item_key)
     if mode == "cohort":
         # A fan-out is a write step: in a workflow of risk >= 3 the runtime starts it only
         # after the run's gate was approved, and that approval covers the whole cohort.
         ctx.log.info("hitl.review_covered", item=key, mode=mode)
         return value
-    if key is None:
+    if key is None or not isinstance(data, Mapping):
         raise sdk.BlockError(INVALID, f"per-item review needs {item_key!r} in the item")
     desk = _desk(ctx)
     root_run = ctx.parent_run_id or ctx.run_id
@@ -234,27 +242,64 @@ async def hitl_review(
     proposal = await desk.stage(
         action_type="hitl_review",
         entity_ref=ref,
-        payload={"item": data, "mode": mode},
+        payload=_review_payload(data, key, desk.approver),
         risk_level=3,
         workflow_type=workflow,
         run_id=root_run,
-        window_minutes=DEFAULT_WINDOW_MINUTES,
+        window_minutes=window_minutes or desk.window_minutes or DEFAULT_WINDOW_MINUTES,
     )
     status, pid = str(proposal["status"]), int(proposal["id"])
+    if status == "pending" and _expired(proposal.get("expires_at"), _now(ctx)):
+        await desk.expire(pid)
+        status = "expired"
+    details = {"proposal_id": pid, "item": key}
     if status == "approved":
+        ctx.log.info("hitl.review_approved", proposal_id=pid, item=key)
         return value
     if status in ("rejected", "expired"):
+        ctx.log.info("hitl.review_dropped", proposal_id=pid, item=key, decision=status)
         raise sdk.BlockError(
             REJECTED if status == "rejected" else EXPIRED,
-            f"review {pid} of item {key} was {status}",
-            details={"proposal_id": pid, "item": key},
+            f"review {pid} of item {key} was {status}"
+            + (f" by {proposal.get('decided_by')}" if proposal.get("decided_by") else "")
+            + (f": {proposal['note']}" if proposal.get("note") else "")
+            + "; the item is dropped",
+            details=details,
         )
-    raise sdk.BlockError(
-        REVIEW_PENDING,
-        f"review {pid} of item {key} waits for the approver",
-        retry_disposition=sdk.RetryDisposition.MANUAL,
-        details={"proposal_id": pid, "item": key},
+    approver = desk.approver or "the configured approver"
+    ctx.log.info("hitl.review_awaiting", proposal_id=pid, item=key, approver=approver)
+    raise sdk.RunPaused(
+        sdk.RunStatus.AWAITING_APPROVAL,
+        f"item {key} waits for {approver}: orchestrator-blocks approvals approve {pid} "
+        f"--as {approver}",
+        waiting_on={"proposal_id": pid},
     )
+
+
+def _key_of(data: Any, item_key: str) -> str | None:
+    """The item's key: the field ``item_key`` names; by default ``item_key`` (the fan-out's
+    own field) or, after ``render_email``, the ``customer_id`` it carries the key in."""
+    if not isinstance(data, Mapping):
+        return None
+    for field in (item_key, "customer_id") if item_key == "item_key" else (item_key,):
+        if data.get(field) is not None:
+            return str(data[field])
+    return None
+
+
+def _review_payload(data: Mapping[str, Any], key: str, approver: str | None) -> dict[str, Any]:
+    """What the approver reads for one item: the message as it will go out."""
+    to = data.get("to")
+    payload: dict[str, Any] = {"item": dict(data), "item_key": key, "mode": "per_item"}
+    if to:
+        payload["recipient"] = ", ".join(to) if isinstance(to, list | tuple) else str(to)
+    if data.get("subject"):
+        payload["sample_subject"] = str(data["subject"])
+    body = data.get("html") or data.get("text")
+    if isinstance(body, str):
+        payload["sample_body"] = body
+    payload["approver"] = approver
+    return payload
 
 
 @sdk.hookimpl

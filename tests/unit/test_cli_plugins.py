@@ -58,7 +58,7 @@ def test_show_prints_one_types_whole_card(cli) -> None:
         "policy   timeout none, retries 0",
         "timeout  runtime.timeout (backoff)",
         "a run failing with hitl.rejected ends it rejected",
-        "hitl.review_pending",
+        "hitl.store_unavailable",
         "manual",
         "the approver rejected the proposal",
     ):

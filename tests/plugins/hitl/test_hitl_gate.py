@@ -124,15 +124,36 @@ def test_below_the_risk_gate_writes_need_no_gate() -> None:
 def test_per_item_review_waits_then_passes_once_approved() -> None:
     w = ob.new_workflow("reviewed")
     w.add(ob.Block.hitl_review("per_item", item_key="id").named("review"))
-    item = {"id": "C9", "email": "x@example.org"}
+    item = {"id": "C9", "to": "x@example.org", "subject": "Hi", "html": "<p>Hi C9</p>"}
     first = w.run(item)
-    assert first.status == "failed"
-    assert first.error.code == "hitl.review_pending"
+    assert first.status == "awaiting_approval" and first.error is None  # waiting, not failed
     review = next(p for p in _store().proposals.list() if p.action_type == "hitl_review")
     assert review.payload["item"]["id"] == "C9"
+    # what the approver reads: the message as it will go out
+    assert review.payload["recipient"] == "x@example.org"
+    assert (review.payload["sample_subject"], review.payload["sample_body"]) == (
+        "Hi",
+        "<p>Hi C9</p>",
+    )
+    assert first.waiting_on == {"proposal_id": review.id}
     decide(_store(), load_settings(), review.id, approve=True, as_="mike")
-    again = _resume(w, first.run_id, item, mode="retry")  # the failed review runs again
-    assert again.ok and again.output("review") == {"id": "C9", "email": "x@example.org"}
+    again = _resume(w, first.run_id, item)
+    assert again.ok and again.output("review") == item
+
+
+@pytest.mark.parametrize("decision", ["reject", "expire"])
+def test_a_rejected_or_expired_review_drops_the_item(decision: str) -> None:
+    w = ob.new_workflow("reviewed")
+    w.add(ob.Block.hitl_review("per_item", item_key="id").named("review"))
+    first = w.run({"id": "C9", "to": "x@example.org"})
+    review = next(p for p in _store().proposals.list() if p.action_type == "hitl_review")
+    if decision == "reject":
+        decide(_store(), load_settings(), review.id, approve=False, as_="mike", note="no")
+    else:
+        expire(_store(), review)
+    again = _resume(w, first.run_id, {"id": "C9", "to": "x@example.org"})
+    assert again.status == "rejected"
+    assert again.error.code == f"hitl.{'rejected' if decision == 'reject' else 'expired'}"
 
 
 @pytest.mark.parametrize("type_id", ["hitl_gate", "hitl_review"])
