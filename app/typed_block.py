@@ -128,12 +128,19 @@ if TYPE_CHECKING:
             ...
 
         @classmethod
-        def hitl_review(cls, mode: str = "cohort", *, item_key: str = "item_key") -> _Block:
+        def hitl_review(
+            cls,
+            mode: str = "cohort",
+            *,
+            item_key: str = "item_key",
+            window_minutes: float | None = None,
+        ) -> _Block:
             """
             Review one fan-out item: ``cohort`` passes items of an approved run;
-            ``per_item`` stages a review per item and passes it once approved (pending:
-            ``hitl.review_pending``, rejected: ``hitl.rejected``). The input passes through
-            unchanged.
+            ``per_item`` stages a review per item (recipient, subject, personalised body)
+            and the item's run waits ``awaiting_approval`` until it is decided: approved,
+            the input passes through unchanged; rejected or expired, the item is dropped
+            (``hitl.rejected`` / ``hitl.expired``, its run ends ``rejected``).
             """
             ...
 

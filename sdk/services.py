@@ -257,9 +257,10 @@ class FanOutItems(Protocol):
     async def open(
         self, run_id: str, block_id: str, run_attempt: int, keys: Sequence[str]
     ) -> dict[str, str]:
-        """Register the items; return those already finished (``key -> status``). On a new
-        attempt, ``failed`` and ``not_started`` items are started again; ``sent``,
-        ``skipped`` and ``unknown`` ones never are."""
+        """Register the items; return those already finished (``key -> status``). Items
+        ``awaiting_review`` start again on every pass; on a new attempt, ``failed`` and
+        ``not_started`` items do too; ``sent``, ``skipped``, ``unknown`` and ``rejected``
+        ones never are."""
         ...
 
     async def finish(

@@ -38,7 +38,6 @@ __all__ = ["RETRYABLE", "DurableRuns", "RunRow", "workflow_ref"]
 LIVE = ("created", "running")
 PAUSED = ("awaiting_approval",)
 RETRYABLE = ("failed", "partial", "timed_out", "canceled")
-ITEM_DONE = ("sent", "skipped", "unknown")
 
 
 def _insert_ignoring(dialect: str, table: Table) -> Any:

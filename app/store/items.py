@@ -54,15 +54,22 @@ class FanOutRows:
     ) -> dict[str, str]:
         """Register the items and return those already finished (``key -> status``).
 
-        Items seen for the first time are ``pending``. On a new attempt of the run, items
-        that ``failed`` or were ``not_started`` become ``pending`` again; ``sent``,
-        ``skipped`` and ``unknown`` items are never started again by themselves.
+        Items seen for the first time are ``pending``. Items ``awaiting_review`` are
+        ``pending`` again on every pass (their review may have been decided). On a new
+        attempt of the run, items that ``failed`` or were ``not_started`` become ``pending``
+        again; ``sent``, ``skipped``, ``unknown`` and ``rejected`` (dropped by their review)
+        items are never started again by themselves.
         """
         t = fan_out_items
         stamp = utc_now_iso()
 
         def write(conn: Connection) -> dict[str, str]:
             where = and_(t.c.run_id == run_id, t.c.block_id == block_id)
+            conn.execute(
+                update(t)
+                .where(and_(where, t.c.status == "awaiting_review"))
+                .values(status="pending", dispatched_at=None, updated_at=stamp)
+            )
             conn.execute(
                 update(t)
                 .where(

@@ -27,7 +27,7 @@ from typing import Any
 
 from orchestrator_blocks import sdk
 
-from .codes import CIRCUIT_OPEN, FAILED, FAMILY, HALTED, INVALID_INPUT
+from .codes import CIRCUIT_OPEN, FAILED, FAMILY, HALTED, INVALID_INPUT, REJECTED
 from .distributed import CHUNK, dispatch_and_wait, run_chunk
 from .item_run import Retry, engaged, run_item
 from .items import item_payload, read_items
@@ -118,7 +118,8 @@ class _Stop:
                 ctx.log.warning("fan_out.circuit_open", consecutive_failures=self.consecutive)
 
 
-COUNTED = ("sent", "failed", "skipped", "unknown", "not_started")
+COUNTED = ("sent", "failed", "skipped", "unknown", "rejected", "not_started")
+WAITING = "awaiting_review"  # not an end: the fan-out pauses on these items
 
 
 def _lent(ctx: sdk.RunContext, name: str) -> Any:
@@ -144,11 +145,26 @@ def _item_log(ctx: sdk.RunContext) -> sdk.FanOutItems | None:
 
 
 def _end(ctx: sdk.RunContext, counts: dict[str, int], stop: str | None) -> sdk.Value:
-    if not (counts["failed"] or counts["unknown"] or stop):
+    waiting = counts.pop("awaiting_review", 0)
+    if waiting:  # every other item ended: the run waits for the reviews, then goes on
+        ctx.log.info("fan_out.awaiting_review", waiting=waiting, **counts)
+        raise sdk.RunPaused(
+            sdk.RunStatus.AWAITING_APPROVAL,
+            f"{waiting} item(s) wait for their review: orchestrator-blocks approvals list "
+            f"--run {ctx.run_id}; each decision lets the run go on",
+            waiting_on={"reviews": waiting},
+        )
+    if not (counts["failed"] or counts["unknown"] or counts["rejected"] or stop):
         return sdk.Json(counts)
     if counts["sent"] or counts["skipped"]:
         ctx.services.report_partial(ctx.block_id, counts)
         return sdk.Json(counts)
+    if counts["rejected"] and not (counts["failed"] or counts["unknown"] or stop):
+        raise sdk.BlockError(
+            REJECTED,
+            f"every item was dropped by its review ({counts['rejected']} of {counts['total']})",
+            details=counts,
+        )
     code = {"circuit_open": CIRCUIT_OPEN, "halted": HALTED}.get(stop or "", FAILED)
     why = {
         "circuit_open": "the circuit breaker opened",
@@ -167,6 +183,7 @@ def _end(ctx: sdk.RunContext, counts: dict[str, int], stop: str | None) -> sdk.V
     side_effects=[sdk.SideEffect("Loop", "items", "iterate")],
     writes_when=_writes,
     validate=_validate,
+    ends_run_as={REJECTED: sdk.RunStatus.REJECTED},
 )
 async def for_each(
     ctx: sdk.RunContext,
@@ -191,8 +208,11 @@ async def for_each(
     The input is a JSON list of objects, or an object whose key ``over`` holds it (its
     ``"inputs"`` are passed on). Each item's run gets ``{**item, "item", "inputs",
     "item_key", "idempotency_key"}``. Output ``{"total", "sent", "failed", "skipped",
-    "unknown", "not_started"}``; the run ends ``partial`` when some items failed, and the
-    block fails (``fan_out.failed`` / ``circuit_open`` / ``halted``) when none was sent.
+    "unknown", "rejected", "not_started"}``; the run ends ``partial`` when some items failed
+    or were dropped by their review, and the block fails (``fan_out.failed`` /
+    ``circuit_open`` / ``halted``; ``rejected`` when every item was dropped) when none was
+    sent. Items whose per-item review waits pause the run ``awaiting_approval`` once every
+    other item ended; each decision continues it.
     """
     try:
         workflow.plan()
@@ -236,7 +256,7 @@ async def for_each(
     if dispatcher is not None and ledger is not None:  # the items run on workers
         reason = await dispatch_and_wait(ctx, dispatcher, ledger, where, items, done)
         table = await ledger.close(*where)
-        counts = {"total": len(items), **{k: table.get(k, 0) for k in COUNTED}}
+        counts = {"total": len(items), **{k: table.get(k, 0) for k in (*COUNTED, WAITING)}}
         ctx.log.info("fan_out.progress", done=len(items), final=True, **counts)
         if reason is not None:
             ctx.log.warning("fan_out.stopped", reason=reason, **counts)
@@ -282,7 +302,7 @@ async def for_each(
     counts = tally.finish()
     if ledger is not None:  # the rows are the truth: they also hold earlier passes' items
         table = await ledger.close(*where)
-        counts = {"total": len(items), **{k: table.get(k, 0) for k in COUNTED}}
+        counts = {"total": len(items), **{k: table.get(k, 0) for k in (*COUNTED, WAITING)}}
     if stop.reason is not None:
         ctx.log.warning("fan_out.stopped", reason=stop.reason, **counts)
     return _end(ctx, counts, stop.reason)

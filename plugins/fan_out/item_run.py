@@ -43,7 +43,7 @@ def _skipped(value: sdk.Value) -> Any:
 
 @dataclass(frozen=True, slots=True)
 class Done:
-    outcome: str  # sent | skipped | failed | unknown
+    outcome: str  # sent | skipped | failed | unknown | rejected | awaiting_review
     attempts: int
     code: str | None = None
 
@@ -52,7 +52,8 @@ async def run_item(
     ctx: sdk.RunContext, workflow: Any, key: str, data: Mapping[str, Any], retry: Retry
 ) -> Done:
     """One item (its key and its run's input) to its outcome (``sent``/``skipped``/
-    ``failed``/``unknown``), retried. The item's run is a child of ``ctx``'s run."""
+    ``failed``/``unknown``; ``awaiting_review`` while a per-item review waits, ``rejected``
+    once its reviewer dropped it), retried. The item's run is a child of ``ctx``'s run."""
     payload = sdk.Json(dict(data))
     log = ctx.log
     with structlog.contextvars.bound_contextvars(fan_out_item=key):
@@ -69,7 +70,14 @@ async def run_item(
                     return Done("skipped", attempt)
                 log.info("fan_out.item_succeeded", **where)
                 return Done("sent", attempt)
-            if env is None:  # e.g. a per-item approval that is still pending
+            if outcome.status == "awaiting_approval":  # a per-item review waits for a person
+                log.info("fan_out.item_awaiting_review", **where)
+                return Done("awaiting_review", attempt)
+            if outcome.status == "rejected":  # its reviewer dropped it: not a failure
+                code = env.code if env is not None else None
+                log.info("fan_out.item_dropped", code=code, **where)
+                return Done("rejected", attempt, code)
+            if env is None:
                 log.warning("fan_out.item_failed", outcome="failed", status=outcome.status, **where)
                 return Done("failed", attempt)
             fields = {"code": env.code, "message": env.message, "status": outcome.status}

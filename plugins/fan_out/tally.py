@@ -14,7 +14,7 @@ from orchestrator_blocks import sdk
 
 __all__ = ["OUTCOMES", "Tally", "show_progress"]
 
-OUTCOMES = ("sent", "failed", "skipped", "unknown")
+OUTCOMES = ("sent", "failed", "skipped", "unknown", "rejected")
 _STEPS = 20  # one progress event per 5 %
 
 
@@ -65,12 +65,14 @@ class _Bar:
 
 class Tally:
     """The counts of one fan-out: ``total``, ``sent``, ``failed``, ``skipped``, ``unknown``,
-    ``not_started`` (filled in by :meth:`finish`)."""
+    ``rejected``, ``not_started`` (filled in by :meth:`finish`), and ``awaiting_review``
+    (items whose review waits; the fan-out pauses on them)."""
 
     def __init__(self, ctx: sdk.RunContext, total: int, *, bar: bool) -> None:
         self._ctx = ctx
         self.counts: dict[str, int] = {"total": total, **dict.fromkeys(OUTCOMES, 0)}
         self.counts["not_started"] = 0
+        self.counts["awaiting_review"] = 0
         self.done = 0
         self._step = max(1, -(-total // _STEPS))
         self._next = self._step

@@ -34,7 +34,8 @@ def test_every_item_gets_exactly_one_email(smtp_peer):
 
     assert r.status == ob.RunStatus.SUCCEEDED, r.error
     assert r.output(block) == {
-        "total": 12, "sent": 12, "failed": 0, "skipped": 0, "unknown": 0, "not_started": 0,
+        "total": 12, "sent": 12, "failed": 0, "skipped": 0, "unknown": 0,
+        "rejected": 0, "not_started": 0,
     }  # fmt: skip
     assert recipients_of(smtp_peer) == sorted(i["email"] for i in items)
     assert smtp_peer.transactions == 12

@@ -83,6 +83,7 @@ def test_settled_sends_let_a_retry_resend_only_the_failed_ones(
         "failed": 0,
         "skipped": 0,
         "unknown": 1,
+        "rejected": 0,
         "not_started": 0,
     }
 

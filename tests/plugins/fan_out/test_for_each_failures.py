@@ -13,7 +13,7 @@ import orchestrator_blocks as ob
 from orchestrator_blocks import sdk
 from orchestrator_blocks.app.store import open_store
 
-COUNT_KEYS = {"total", "sent", "failed", "skipped", "unknown", "not_started"}
+COUNT_KEYS = {"total", "sent", "failed", "skipped", "unknown", "rejected", "not_started"}
 
 
 def test_the_breaker_stops_after_5_consecutive_failures(smtp_peer):
@@ -27,7 +27,8 @@ def test_the_breaker_stops_after_5_consecutive_failures(smtp_peer):
     assert r.error.code == "fan_out.circuit_open"
     assert r.error.retry_disposition == "never"
     assert r.error.details == {
-        "total": 20, "sent": 0, "failed": 5, "skipped": 0, "unknown": 0, "not_started": 15,
+        "total": 20, "sent": 0, "failed": 5, "skipped": 0, "unknown": 0,
+        "rejected": 0, "not_started": 15,
     }  # fmt: skip
     assert len(r.events_of("fan_out.circuit_open")) == 1
 
@@ -50,7 +51,15 @@ def test_successes_then_consecutive_failures_end_the_run_partial(smtp_peer):
 
     r = w.run(context(recipients(12)))
 
-    counts = {"total": 12, "sent": 3, "failed": 5, "skipped": 0, "unknown": 0, "not_started": 4}
+    counts = {
+        "total": 12,
+        "sent": 3,
+        "failed": 5,
+        "skipped": 0,
+        "unknown": 0,
+        "rejected": 0,
+        "not_started": 4,
+    }
     assert r.status == ob.RunStatus.PARTIAL, r.error
     assert r.error is None
     assert r.output(block) == counts
@@ -202,7 +211,8 @@ def test_a_kill_switch_engaged_mid_run_stops_new_items(smtp_peer):
 
     assert r.status == ob.RunStatus.PARTIAL, r.error
     assert r.output(block) == {
-        "total": 10, "sent": 3, "failed": 0, "skipped": 0, "unknown": 0, "not_started": 7,
+        "total": 10, "sent": 3, "failed": 0, "skipped": 0, "unknown": 0,
+        "rejected": 0, "not_started": 7,
     }  # fmt: skip
     assert len(smtp_peer.messages) == 3
     [halted] = r.events_of("fan_out.halted")

@@ -18,7 +18,8 @@ def test_re_running_the_same_approved_proposal_sends_nothing_new(smtp_peer, stor
     assert first.output(block)["sent"] == 6
     assert second.status == ob.RunStatus.SUCCEEDED, second.error
     assert second.output(block) == {
-        "total": 6, "sent": 0, "failed": 0, "skipped": 6, "unknown": 0, "not_started": 0,
+        "total": 6, "sent": 0, "failed": 0, "skipped": 6, "unknown": 0,
+        "rejected": 0, "not_started": 0,
     }  # fmt: skip
     assert len(smtp_peer.messages) == 6
     rows = store.outbound.for_run(first.run_id)
@@ -82,7 +83,8 @@ def test_an_item_whose_send_is_still_marked_sending_is_unknown_and_not_resent(sm
 
     assert r.status == ob.RunStatus.PARTIAL, r.error
     assert r.output(block) == {
-        "total": 4, "sent": 3, "failed": 0, "skipped": 0, "unknown": 1, "not_started": 0,
+        "total": 4, "sent": 3, "failed": 0, "skipped": 0, "unknown": 1,
+        "rejected": 0, "not_started": 0,
     }  # fmt: skip
     assert "c2@example.org" not in recipients_of(smtp_peer)
     assert smtp_peer.transactions == 3
