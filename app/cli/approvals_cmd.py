@@ -76,7 +76,7 @@ def approvals_list(
             p.action_type,
             p.entity_ref,
             str(p.risk_level),
-            str(p.payload.get("recipient_count", "")),
+            str(p.payload.get("recipient_count", p.payload.get("recipient", ""))),
             p.expires_at or "",
         )
     console.print(table)
@@ -123,8 +123,12 @@ def approvals_show(
             out.print(f"  - {json.dumps(item, ensure_ascii=False)}", markup=False)
     if payload.get("warnings"):
         out.print(f"[yellow]preconditions that warned: {', '.join(payload['warnings'])}[/]")
+    if payload.get("recipient"):  # a per-recipient review: the message as it will go out
+        out.print(f"email to: {payload['recipient']}", markup=False)
+        out.print(f"subject: {payload.get('sample_subject') or ''}", markup=False)
     if payload.get("sample_body"):
-        out.print("sample email body:", markup=False)
+        label = "email body:" if payload.get("recipient") else "sample email body:"
+        out.print(label, markup=False)
         out.print(payload["sample_body"], markup=False, highlight=False)
     if p.status == "pending":
         approver = payload.get("approver") or "NAME"

@@ -27,7 +27,7 @@ DEFAULT_INPUTS = {
 }
 
 
-def _step(n: int, title: str, command: str) -> None:
+def _step(n: int | str, title: str, command: str) -> None:
     console.print(f"\n[bold]{n}. {title}[/bold]")
     console.print(f"   $ {command}", markup=False, highlight=False)
 
@@ -39,6 +39,14 @@ def batch_notify_demo(
     ),
     reject: Annotated[
         bool, typer.Option("--reject", help="Reject at the gate instead: nothing is sent.")
+    ] = False,
+    per_recipient: Annotated[
+        bool,
+        typer.Option(
+            "--per-recipient",
+            help="Review every recipient's email too (the review step's mode: per_item): "
+            "the demo approves all but one.",
+        ),
     ] = False,
 ) -> None:
     """Walk through propose → approve → run → verify for the batch_notify card."""
@@ -61,6 +69,8 @@ def batch_notify_demo(
     approver = configured_approver(settings) or DEMO_APPROVER
     store = open_store(settings)
     source = example_path("batch_notify.yaml")
+    if per_recipient:
+        source = _per_recipient_copy(source, home)
     inputs: dict[str, Any] = {**DEFAULT_INPUTS, "customer_cohort_filter": {"plan": plan}}
     if subject:
         inputs["subject"] = subject
@@ -123,7 +133,13 @@ def batch_notify_demo(
     )
     decide(store, settings, gate.id, approve=not reject, as_=approver, note="demo")
     final = asyncio.run(resume_run(store, settings, first.run_id))
+    if per_recipient and str(final.status) == "awaiting_approval":
+        final = _review_each(store, settings, approver, first.run_id)
     print_run_summary(final)
+    counts = final.values.get("per_recipient")
+    if counts is not None and isinstance(counts.payload, dict):
+        shown = ", ".join(f"{k} {v}" for k, v in counts.payload.items())
+        console.print(f"   per_recipient: {shown}", markup=False)
     sent = store.outbound.for_run(first.run_id)
     console.print(f"   outbound_email_log: {len(sent)} row(s) for this run")
 
@@ -138,8 +154,51 @@ def batch_notify_demo(
             console.print(f"   {outcome.check.check_name}: {outcome.status}")
     console.print(f"\nhome: {home} (state.db, logs/, outbox/)", markup=False)
     console.print(f"debug this run: orchestrator-blocks logs {first.run_id}", markup=False)
-    if not reject and not final.ok:
+    expected = "rejected" if reject else "partial" if per_recipient else "succeeded"
+    if str(final.status) != expected:
         raise typer.Exit(1)
+
+
+def _per_recipient_copy(source: Any, home: Any) -> Any:
+    """The card with its review step in ``per_item`` mode, kept in the demo's home (a run
+    continues from its file, so the file stays)."""
+    from pathlib import Path
+
+    text = Path(source).read_text(encoding="utf-8")
+    cohort = "with: {mode: cohort}"
+    if cohort not in text:
+        raise UserError(f"{source}: no review step in cohort mode to switch to per_item")
+    target = Path(home) / "workflows" / "batch_notify.yaml"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(text.replace(cohort, "with: {mode: per_item}"), encoding="utf-8")
+    return target
+
+
+def _review_each(store: Any, settings: Any, approver: str, run_id: str) -> Any:
+    """Step 5b: every recipient's email waits for its own review; approve all but the last."""
+    from orchestrator_blocks.app.approvals import decide
+    from orchestrator_blocks.app.resume import resume_run
+
+    reviews = [
+        p for p in store.proposals.list("pending", run_id=run_id) if p.action_type == "hitl_review"
+    ]
+    reviews.sort(key=lambda p: p.payload.get("item_key") or "")
+    _step(
+        "5b",
+        f"Each recipient's email waits for {approver}'s review",
+        f"orchestrator-blocks approvals list --run {run_id}  (then approvals show ID)",
+    )
+    for n, p in enumerate(reviews):
+        approve = n < len(reviews) - 1
+        verb = "approve" if approve else "reject"
+        console.print(
+            f"   review {p.id}: {p.payload.get('recipient')} "
+            f"({p.payload.get('sample_subject')}) -> {verb}",
+            markup=False,
+        )
+        note = "demo" if approve else "demo: this one is left out"
+        decide(store, settings, p.id, approve=approve, as_=approver, note=note)
+    return asyncio.run(resume_run(store, settings, run_id))
 
 
 def _approval_event(store: Any, proposal_id: int) -> int:

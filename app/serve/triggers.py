@@ -16,9 +16,11 @@
   says which proposal to look at. Unless that proposal's stored status is ``approved`` by
   the configured approver (and the event is the approval's own), nothing starts and
   ``trigger.refused`` is logged: a hand-recorded ``proposal.approved`` starts nothing.
-- **approvals** (:class:`ApprovalTrigger`): a run paused at a gate continues under its
-  run_id once its proposal is decided, under the run's lease (one process wins the run; if
-  it dies, recovery continues the run); proposals past their window are expired.
+- **approvals** (:class:`ApprovalTrigger`): a run paused at a gate, or on per-recipient
+  reviews, continues under its run_id once a proposal of it is decided, under the run's
+  lease (one process wins the run; if it dies, recovery continues the run); a decision
+  taken while the run was running continues it once more when it pauses; proposals past
+  their window are expired.
 - **recovery** (:class:`RecoveryTrigger`): a run whose owner stopped renewing its lease
   (the process died) is taken over and continued from its checkpoints, with no human
   action; its sends that were in flight become ``unknown`` for a human.
@@ -283,6 +285,8 @@ class ApprovalTrigger:
     def __init__(self) -> None:
         self.cursor = 0
         self.next_expiry = 0.0
+        # Runs with a decision not yet seen by a pass: run_id -> the proposal decided.
+        self.decided: dict[str, Any] = {}
 
     def attach(self, server: Server) -> None:
         self.server = server
@@ -298,18 +302,24 @@ class ApprovalTrigger:
             for event in batch:
                 self.cursor = max(self.cursor, event.id)
                 if event.event_type in DECISION_EVENTS and event.payload.get("run_id"):
-                    await self._resume_decided(event)
+                    self.decided[str(event.payload["run_id"])] = event.payload.get("proposal_id")
+        await self._resume_decided()
         await self._expire_due()
         return None
 
-    async def _resume_decided(self, event: Any) -> None:
-        """Continue the run paused at the gate of a proposal that was just decided."""
+    async def _resume_decided(self) -> None:
+        """Continue each run paused on a proposal that was decided (a gate, or one of its
+        per-recipient reviews). A run still running when its decision came may have read
+        that review before: it is continued once more when it pauses."""
         store = self.server.store
         assert store is not None
-        row = await asyncio.to_thread(store.durable.get, str(event.payload["run_id"]))
-        if row is None or row.status != "awaiting_approval":
-            return
-        _continue(self.server, row, f"resumed after proposal {event.payload.get('proposal_id')}")
+        for run_id, proposal_id in list(self.decided.items()):
+            row = await asyncio.to_thread(store.durable.get, run_id)
+            if row is not None and row.status in ("created", "running"):
+                continue  # its pass may not have seen the decision: wait for it to pause
+            del self.decided[run_id]
+            if row is not None and row.status == "awaiting_approval":
+                _continue(self.server, row, f"resumed after proposal {proposal_id}")
 
     async def _expire_due(self) -> None:
         loop_now = asyncio.get_running_loop().time()

@@ -10,6 +10,8 @@ from pathlib import Path
 import httpx
 from console_support import APPROVER, REPO, Console, login
 
+import orchestrator_blocks as ob
+
 BATCH_NOTIFY = REPO / "examples" / "batch_notify.yaml"
 PREFIXED = """
 workflow_type: prefixed
@@ -90,3 +92,52 @@ def test_run_urls_take_a_unique_prefix_and_refuse_an_ambiguous_one(
 def _shared_prefix(a: str, b: str) -> str:
     n = next((i for i, (x, y) in enumerate(zip(a, b, strict=False)) if x != y), min(len(a), len(b)))
     return a[:n]
+
+
+def test_per_recipient_reviews_show_each_message_and_deciding_one_continues_the_run(
+    console: Console, client: httpx.Client
+) -> None:
+    """A fan-out with per-item review, run for real: the approvals page lists one review per
+    recipient with its personalised message, and the approver's decision there is what the
+    continued run acts on."""
+    import asyncio
+
+    from orchestrator_blocks.kernel.runtime import run_workflow
+
+    item = ob.new_workflow("per_recipient")
+    personalize = ob.Block.custom_transform(
+        lambda i: {
+            "to": i["email"],
+            "subject": f"Hello {i['name']}",
+            "html": f"<p>Dear {i['name']}</p>",
+            "customer_id": i["item_key"],
+        }
+    ).named("personalize")
+    item.link(personalize, ob.Block.hitl_review("per_item").named("review"))
+    w = ob.new_workflow("reviewed_fan_out")
+    w.add(ob.Block.for_each(item, item_key="id", progress=False).named("each"))
+    people = [{"id": "A1", "email": "ann@example.org", "name": "Ann"},
+              {"id": "B2", "email": "bob@example.org", "name": "Bob"}]  # fmt: skip
+
+    first = w.run(people)
+    assert first.status == "awaiting_approval"
+
+    csrf = login(client, console)
+    page = client.get("/proposed-actions").text
+    assert page.count("hitl_review") >= 2
+    assert "Email to ann@example.org" in page and "Email to bob@example.org" in page
+    assert "Hello Ann" in page and "&lt;p&gt;Dear Bob&lt;/p&gt;" in page  # escaped as text
+    assert "review of" in page
+    reviews = {
+        p.payload["item_key"]: p
+        for p in console.store.proposals.list("pending", run_id=first.run_id)
+    }
+    for key, decision in (("A1", "approve"), ("B2", "reject")):
+        r = client.post(
+            f"/proposed-actions/{reviews[key].id}/decide",
+            data={"decision": decision, "note": "", "csrf_token": csrf},
+        )
+        assert r.status_code == 303
+    final = asyncio.run(run_workflow(w, None, run_id=first.run_id, mode="continue"))
+    assert final.status == "partial"
+    assert final.output("each")["sent"] == 1 and final.output("each")["rejected"] == 1

@@ -5,6 +5,7 @@ mid-fan-out and resumed sends nobody twice and forgets nobody."""
 
 from __future__ import annotations
 
+import email
 import json
 import os
 import shutil
@@ -361,3 +362,103 @@ def test_serve_after_the_demo_has_no_work_left_from_it(cli, tmp_path, monkeypatc
     # What waits for the approver is the gate of the fresh proposal's run, and only that.
     pending = json.loads(cli("approvals", "list", "--status", "pending", "--json").out)
     assert [p["run_id"] for p in pending] == [fresh_run], out
+
+
+def test_demo_per_recipient_reviews_four_approves_three_and_sends_three(cli) -> None:
+    res = cli("demo", "batch-notify", "--per-recipient")
+
+    assert res.code == 0, res
+    assert "approvals list --run" in res.out
+    assert res.out.count("-> approve") == 3 and res.out.count("-> reject") == 1
+    run_id = res.out.rsplit("orchestrator-blocks logs ", 1)[1].split()[0]
+    reviews = dict(
+        _db()
+        .execute(
+            "SELECT status, count(*) FROM proposed_actions WHERE action_type = 'hitl_review' "
+            "AND run_id = ? GROUP BY status",
+            (run_id,),
+        )
+        .fetchall()
+    )
+    assert reviews == {"approved": 3, "rejected": 1}
+    outbox = Path(os.environ["ORCHESTRATOR_BLOCKS_HOME"]) / "outbox"
+    sent_to = sorted(email.message_from_bytes(p.read_bytes())["To"] for p in outbox.glob("*.eml"))
+    left_out = "pat@granite.example"  # the demo rejects the last recipient's review
+    assert sent_to == sorted(set(TRIAL_RECIPIENTS.values()) - {left_out})  # exactly three
+    assert _one("SELECT status FROM workflow_run_log WHERE run_id = ?", run_id) == "partial"
+    assert "sent 3" in res.out and "rejected 1" in res.out
+    assert "all_recipients_logged: pass" in res.out
+
+
+def test_serve_continues_a_run_as_each_recipient_is_reviewed(cli, env, tmp_path) -> None:
+    """The card with per-recipient review, under `serve`: the run waits awaiting_approval
+    after the gate; each review decided through the CLI releases or drops its recipient;
+    the run ends when the last one is decided."""
+    peer = env
+    assert cli("demo", "seed-customers").code == 0
+    workflows = tmp_path / "workflows"
+    workflows.mkdir()
+    card = EXAMPLE.read_text().replace("with: {mode: cohort}", "with: {mode: per_item}")
+    (workflows / "batch_notify.yaml").write_text(card)
+    assert cli("approvals", "propose", "bulk_customer_email", *INPUTS).code == 0
+    first = _one("SELECT max(id) FROM proposed_actions")
+    assert cli("approvals", "approve", str(first), "--as", "mike").code == 0
+    serve = subprocess.Popen(
+        [sys.executable, "-m", "orchestrator_blocks", "serve", "--dir", str(workflows),
+         "--no-console", "--poll", "0.2"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=os.environ.copy(),
+    )  # fmt: skip
+    try:
+        gate = _wait(
+            lambda: _one(
+                "SELECT id FROM proposed_actions WHERE action_type = 'workflow_batch_notify' "
+                "AND status = 'pending'"
+            ),
+            timeout=60,
+        )
+        run_id = _one("SELECT run_id FROM proposed_actions WHERE id = ?", gate)
+        assert cli("approvals", "approve", str(gate), "--as", "mike").code == 0
+
+        def pending_reviews() -> dict[str, int]:
+            with _db() as conn:
+                rows = conn.execute(
+                    "SELECT id, payload_json FROM proposed_actions WHERE run_id = ? AND "
+                    "action_type = 'hitl_review' AND status = 'pending'",
+                    (run_id,),
+                ).fetchall()
+            return {json.loads(p)["item_key"]: i for i, p in rows}
+
+        reviews = _wait(lambda: len(pending_reviews()) == 4 and pending_reviews(), timeout=60)
+        listed = cli("approvals", "list", "--run", run_id)
+        assert listed.code == 0 and listed.out.count("hitl_review") == 4
+        shown = cli("approvals", "show", str(reviews["C-1001"]))
+        assert "email to: ana@northwind.example" in shown.out
+        assert "Hello Northwind Bakery, your trial ends soon." in shown.out  # personalised
+        assert _one("SELECT status FROM runs WHERE run_id = ?", run_id) == "awaiting_approval"
+        assert peer.deliveries == []
+
+        for n, (key, pid) in enumerate(sorted(reviews.items())):
+            verb = "reject" if key == "C-1002" else "approve"
+            assert cli("approvals", verb, str(pid), "--as", "mike").code == 0
+            if n == 0:  # the first decision alone releases its recipient
+                _wait(lambda: len(peer.deliveries) == 1, timeout=60)
+        _wait(
+            lambda: _one("SELECT status FROM runs WHERE run_id = ?", run_id) == "partial",
+            timeout=60,
+        )
+    finally:
+        serve.send_signal(signal.SIGTERM)
+        out, _ = serve.communicate(timeout=30)
+    assert serve.returncode == 0, out
+    assert _recipients(peer) == sorted(
+        v for k, v in TRIAL_RECIPIENTS.items() if k != "C-1002"
+    )  # three emails; the rejected recipient got none, nobody got two
+    counts = dict(
+        _db()
+        .execute(
+            "SELECT status, count(*) FROM fan_out_items WHERE run_id = ? GROUP BY status",
+            (run_id,),
+        )
+        .fetchall()
+    )
+    assert counts == {"sent": 3, "rejected": 1}
