@@ -12,12 +12,14 @@ runs share it.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import inspect
 import time
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from random import getrandbits
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from .errors import ErrorEnvelope
@@ -34,6 +36,7 @@ __all__ = [
     "ChildRunner",
     "Clock",
     "FanOutItems",
+    "IdTracing",
     "ItemDispatcher",
     "IterationBudgetExceeded",
     "KillSwitches",
@@ -53,7 +56,18 @@ T = TypeVar("T")
 
 def utc_now_iso(now: datetime | None = None) -> str:
     """ISO 8601 UTC with milliseconds: the ``ts`` format of every event and envelope."""
-    return (now or datetime.now(UTC)).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    if now is not None:
+        return now.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    # Every event asks for the time: the text of the current second is made once.
+    stamp = time.time()
+    second = int(stamp)
+    global _second
+    if _second[0] != second:
+        _second = (second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second)))
+    return f"{_second[1]}.{int((stamp - second) * 1000):03d}Z"
+
+
+_second: tuple[int, str] = (-1, "")
 
 
 class Clock(Protocol):
@@ -115,6 +129,46 @@ class NoopTracing:
     @contextmanager
     def span(self, name: str, attributes: Mapping[str, Any] | None = None) -> Iterator[Span]:
         yield self._span
+
+
+class _IdSpan:
+    """A span nothing records: its ids, for the log lines; the rest is ignored."""
+
+    __slots__ = ("_token", "span_id", "trace_id")
+
+    def __init__(self, trace_id: str | None, span_id: str) -> None:
+        self.trace_id, self.span_id = trace_id, span_id
+
+    def __enter__(self) -> _IdSpan:
+        self._token = _current.set(self)
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        _current.reset(self._token)
+
+    def set_attribute(self, key: str, value: Any) -> None:
+        return None
+
+    def add_event(self, name: str, attributes: Mapping[str, Any] | None = None) -> None:
+        return None
+
+    def record_error(self, envelope: ErrorEnvelope) -> None:
+        return None
+
+
+_current: contextvars.ContextVar[_IdSpan | None] = contextvars.ContextVar(
+    "orchestrator_blocks_id_span", default=None
+)
+
+
+class IdTracing:
+    """Tracing with no exporter: one trace id per root run (children inherit it), a fresh
+    span id per run and block execution, in the same formats as OpenTelemetry's."""
+
+    def span(self, name: str, attributes: Mapping[str, Any] | None = None) -> _IdSpan:
+        parent = _current.get()
+        trace_id = parent.trace_id if parent is not None else f"{getrandbits(128) or 1:032x}"
+        return _IdSpan(trace_id, f"{getrandbits(64) or 1:016x}")
 
 
 class IterationBudgetExceeded(Exception):

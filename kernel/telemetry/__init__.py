@@ -29,7 +29,7 @@ from .events import (
     redact,
     sinks_installed,
 )
-from .jsonl import DEFAULT_MAX_BYTES, JsonLinesSink, read_events
+from .jsonl import DEFAULT_MAX_BYTES, JsonLinesSink, encode_event, flush_sinks, read_events
 from .tracing import build_tracing, otel_config, stderr_warning
 
 __all__ = [
@@ -37,7 +37,9 @@ __all__ = [
     "EventSink",
     "JsonLinesSink",
     "Telemetry",
+    "encode_event",
     "flush_all",
+    "flush_sinks",
     "get_logger",
     "installed_sinks",
     "read_events",

@@ -2,7 +2,8 @@
 
 One logger serves the whole process; it is built lazily and never touches structlog's
 global configuration (a host application's own structlog setup is left alone). Context
-comes from structlog contextvars bound by the runtime and the executor; where an event goes
+comes from the fields the runtime and the executor bind (``sdk._logfields``) and from
+structlog contextvars a plugin binds; where an event goes
 comes from a contextvar too: each run installs its sinks (its in-memory event list, the
 JSON-lines file) for the duration of its task, so concurrent runs never mix their events
 and a child run's events also reach its parent's collectors.
@@ -17,6 +18,7 @@ from typing import Any
 
 import structlog
 
+from orchestrator_blocks.sdk._logfields import current, structlog_fields
 from orchestrator_blocks.sdk.redaction import redact_event, redact_value
 from orchestrator_blocks.sdk.services import utc_now_iso
 
@@ -51,29 +53,38 @@ _sinks: contextvars.ContextVar[tuple[EventSink, ...]] = contextvars.ContextVar(
 redact = redact_value
 
 
-def _enrich(_logger: Any, method: str, event_dict: MutableMapping[str, Any]) -> Any:
-    """Add ``ts`` and ``level``; pass every other value through the SDK's redactor.
+def _emit(_logger: Any, method: str, event_dict: MutableMapping[str, Any]) -> Any:
+    """The whole pipeline in one step: merge the bound correlation fields, add ``ts`` and
+    ``level``, redact, order the keys, and hand the event to every installed sink.
 
-    Every string (the event name, messages, exception texts included) is scrubbed of
-    registered secret values and URL credentials; values under secret-looking keys are
-    masked whole; containers and other objects are walked. Numbers pass untouched.
+    The event's own values pass through the SDK's redactor (secret-looking keys masked
+    whole, URL credentials and registered secret values scrubbed from every string); the
+    bound fields were redacted when bound. A stable key order keeps the JSON lines
+    readable: what, when, who, then the rest.
     """
-    if "ts" not in event_dict:
-        event_dict["ts"] = utc_now_iso()
-    event_dict["level"] = "warning" if method == "warn" else method
-    return redact_event(event_dict)
-
-
-def _dispatch(_logger: Any, _method: str, event_dict: MutableMapping[str, Any]) -> Any:
-    # A stable key order makes the JSON lines readable: what, when, who, then the rest.
-    event = {"event": event_dict.get("event"), "level": event_dict.get("level")}
-    get = event_dict.get
+    own = redact_event(event_dict)
+    bound = current()
+    plugin_bound = structlog_fields()
+    event = {"event": own.get("event"), "level": "warning" if method == "warn" else method}
     for name in CORRELATION_FIELDS:
-        event[name] = get(name)
-    event.update(event_dict)
+        if name in own:
+            event[name] = own[name]
+        elif name in bound:
+            event[name] = bound[name]
+        else:
+            event[name] = redact_value(plugin_bound.get(name), name)
+    if "ts" not in own:
+        event["ts"] = utc_now_iso()
+    event.update(own)
+    for key, value in bound.items():
+        if key not in event:
+            event[key] = value
+    for key, value in plugin_bound.items():
+        if key not in event:
+            event[key] = redact_value(value, key)
     for sink in _sinks.get():
         sink(event)
-    return event_dict
+    return event["event"]  # what structlog hands its ``ReturnLogger``: the cheapest value
 
 
 _logger: Any = None
@@ -85,10 +96,9 @@ def get_logger() -> Any:
     if _logger is None:
         _logger = structlog.wrap_logger(
             structlog.ReturnLogger(),
-            processors=[structlog.contextvars.merge_contextvars, _enrich, _dispatch],
+            processors=[_emit],
             wrapper_class=structlog.make_filtering_bound_logger(0),
-            cache_logger_on_first_use=True,
-        )
+        ).bind()  # the bound logger itself, not a lazy proxy resolving it on every call
     return _logger
 
 

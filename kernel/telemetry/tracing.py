@@ -5,11 +5,11 @@
   nests under the attempt that started it, so a run with its children is one trace.
 * A host application that configured its own global ``TracerProvider`` keeps it: spans go
   there. Otherwise the kernel builds a private provider (the global one is left alone, so
-  a host can still configure it later), always recording spans so log lines carry real
-  ``trace_id`` / ``span_id``, and exporting over OTLP only when the standard ``OTEL_*``
+  a host can still configure it later) exporting over OTLP when the standard ``OTEL_*``
   variables ask for it (``OTEL_EXPORTER_OTLP[_TRACES]_ENDPOINT``, ``..._PROTOCOL`` as
   ``http/protobuf`` (default) or ``grpc``, ``OTEL_SERVICE_NAME``, ``OTEL_SDK_DISABLED``,
-  ``OTEL_TRACES_EXPORTER=none``).
+  ``OTEL_TRACES_EXPORTER=none``). With no exporter nothing would ever read a span, so none
+  is built: the SDK's ``IdTracing`` only gives log lines real ``trace_id`` / ``span_id``.
 * Export runs in the batch processor's thread, never on the run's path. A collector that is
   down, slow or refusing costs a run nothing: the first failure prints one warning (stderr
   and the JSON log), later batches are dropped for a while instead of retried, and the
@@ -33,7 +33,7 @@ from typing import Any
 
 from orchestrator_blocks.sdk import ErrorEnvelope
 from orchestrator_blocks.sdk.redaction import redact_text, redact_value, scrub
-from orchestrator_blocks.sdk.services import NoopTracing, Span, Tracing
+from orchestrator_blocks.sdk.services import IdTracing, NoopTracing, Span, Tracing
 
 __all__ = ["OtelTracing", "build_tracing", "otel_config", "shutdown_all"]
 
@@ -243,29 +243,28 @@ def build_tracing(warn: Callable[[str], None], env: Mapping[str, str] | None = N
     if env.get("OTEL_SDK_DISABLED", "").strip().lower() in _TRUE:
         return NoopTracing()
     from opentelemetry import trace
-    from opentelemetry.sdk.resources import Resource
     from opentelemetry.sdk.trace import TracerProvider
 
     configured = trace.get_tracer_provider()
     if isinstance(configured, TracerProvider):
         return OtelTracing(configured.get_tracer("orchestrator_blocks"))
-    attributes = {} if env.get("OTEL_SERVICE_NAME") else {"service.name": "orchestrator-blocks"}
-    provider = TracerProvider(resource=Resource.create(attributes), shutdown_on_exit=False)
     try:
         found = _exporter(env)
     except ValueError as exc:
         warn(str(exc))
         found = None
-    if found is not None:
-        from opentelemetry.sdk.trace.export import BatchSpanProcessor
+    if found is None:
+        return IdTracing()
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
-        exporter, endpoint = found
-        for name in _QUIET_LOGGERS:
-            logging.getLogger(name).setLevel(logging.CRITICAL)
-        guarded = _GuardedExporter(exporter, endpoint, warn)
-        provider.add_span_processor(BatchSpanProcessor(guarded))  # type: ignore[arg-type]
-    else:
-        guarded = None
+    attributes = {} if env.get("OTEL_SERVICE_NAME") else {"service.name": "orchestrator-blocks"}
+    provider = TracerProvider(resource=Resource.create(attributes), shutdown_on_exit=False)
+    exporter, endpoint = found
+    for name in _QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(logging.CRITICAL)
+    guarded = _GuardedExporter(exporter, endpoint, warn)
+    provider.add_span_processor(BatchSpanProcessor(guarded))  # type: ignore[arg-type]
     with _providers_lock:
         _providers.append((provider, guarded))
         if not _atexit_registered:

@@ -1,0 +1,81 @@
+"""The correlation fields of what is running, for every log line: one context variable.
+
+The kernel binds ``workflow_id``, ``run_id``, ``parent_run_id``, ``trace_id`` and ``span_id``
+around a run, and the executor ``block_id``, ``attempt`` and the block's span around every
+attempt. They live in one ``ContextVar`` holding a small dict, so entering a block costs one
+``set`` (binding the same fields as separate structlog context variables cost more than the
+block's own events). Values are redacted once, when bound. Fields a plugin binds itself with
+``structlog.contextvars`` (the fan-out's ``fan_out_item``) are merged too; an event's own
+keys win over both.
+"""
+
+from __future__ import annotations
+
+import contextvars
+from collections.abc import Iterator, Mapping, MutableMapping
+from contextlib import contextmanager
+from typing import Any
+
+import structlog
+
+from .redaction import redact_value
+
+__all__ = ["bind", "bound", "current", "merge_into", "reset"]
+
+_EMPTY: Mapping[str, Any] = {}
+_fields: contextvars.ContextVar[Mapping[str, Any]] = contextvars.ContextVar(
+    "orchestrator_blocks_log_fields", default=_EMPTY
+)
+_STRUCTLOG: dict[str, contextvars.ContextVar[Any]] | None = getattr(
+    structlog.contextvars, "_CONTEXT_VARS", None
+)
+_PREFIX = len("structlog_")
+
+
+def bind(**fields: Any) -> contextvars.Token[Mapping[str, Any]]:
+    """Add ``fields`` (redacted now) for this context and the tasks it starts."""
+    merged = dict(_fields.get())
+    for key, value in fields.items():
+        merged[key] = value if value is None or value.__class__ is int else redact_value(value, key)
+    return _fields.set(merged)
+
+
+def reset(token: contextvars.Token[Mapping[str, Any]]) -> None:
+    _fields.reset(token)
+
+
+@contextmanager
+def bound(**fields: Any) -> Iterator[None]:
+    token = bind(**fields)
+    try:
+        yield
+    finally:
+        _fields.reset(token)
+
+
+def current() -> Mapping[str, Any]:
+    """The fields bound here (already redacted)."""
+    return _fields.get()
+
+
+def structlog_fields() -> dict[str, Any]:
+    """What plugins bound with ``structlog.contextvars`` here (not redacted)."""
+    if _STRUCTLOG is None:  # a structlog without its registry: the slow, public way
+        return dict(structlog.contextvars.get_contextvars())
+    found = {}
+    for name, var in tuple(_STRUCTLOG.items()):
+        value = var.get(Ellipsis)
+        if value is not Ellipsis:
+            found[name[_PREFIX:]] = value
+    return found
+
+
+def merge_into(
+    _logger: Any, _method: str, event_dict: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    """A structlog processor: the bound fields, then structlog's, under the event's own."""
+    for key, value in _fields.get().items():
+        event_dict.setdefault(key, value)
+    for key, value in structlog_fields().items():
+        event_dict.setdefault(key, value)
+    return event_dict
