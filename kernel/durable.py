@@ -101,9 +101,7 @@ class Lease:
             await self.store.save_checkpoint(run_id, claim.attempt, cp)
         return {cp.key: cp for cp in kept}
 
-    async def save(
-        self, key: str, outcome: Outcome, partial: Mapping[str, Any] | None, *, wait: bool
-    ) -> None:
+    async def save(self, key: str, outcome: Outcome, partial: bool, *, wait: bool) -> None:
         """Checkpoint a block (committed on return when ``wait``; see ``sdk.durable``)."""
         status = "failed" if outcome.error else ("partial" if partial else "succeeded")
         checkpoint = Checkpoint(

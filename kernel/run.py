@@ -33,7 +33,6 @@ from orchestrator_blocks.sdk import (
     ErrorEnvelope,
     Json,
     Origin,
-    PlannedBlock,
     Refusal,
     RetryDisposition,
     RunContext,
@@ -48,7 +47,6 @@ from orchestrator_blocks.sdk.durable import Checkpoint
 from orchestrator_blocks.sdk.errors import (
     GRAPH_ITERATION_BUDGET_EXCEEDED,
     RUNTIME_CANCELED,
-    RUNTIME_PANIC,
     RUNTIME_TIMEOUT,
 )
 from orchestrator_blocks.sdk.services import (
@@ -305,11 +303,8 @@ class Run:
         return round((self.services.clock.monotonic() - t0) * 1000, 3)
 
     async def _schedule_with_timeout(self, timeout_ms: int | None) -> None:
-        if timeout_ms is None:
-            await self._schedule()
-            return
         try:
-            async with asyncio.timeout(timeout_ms / 1000) as scope:
+            async with asyncio.timeout(timeout_ms and timeout_ms / 1000) as scope:
                 self.services.deadline = scope.when()
                 await self._schedule()
         except TimeoutError:
@@ -374,16 +369,14 @@ class Run:
         if restored is not None:
             return self._restore(job, restored)
         if self.guarded:
-            refusal = await self._guard(ctx, node)
+            refusal = await self.host.guard(ctx, node)
             if refusal is not None:
                 return self._refuse(ctx, refusal)
         if self.lease is not None and node.writes:  # what it acts on is committed first
             await self.lease.store.flush()
         outcome = await execute_block(node.block_type, node.config, node.policy, ctx, value)
         if self.lease is not None:
-            partial = next(
-                (p for p in self.services.partial if p["block_id"] == job.block_id), None
-            )
+            partial = any(p["block_id"] == job.block_id for p in self.services.partial)
             await self.lease.save(key, outcome, partial, wait=node.writes)
         return outcome
 
@@ -400,17 +393,6 @@ class Run:
             code=outcome.error.code if outcome.error else None,
         )
         return outcome
-
-    async def _guard(self, ctx: RunContext, node: PlannedBlock) -> Refusal | None:
-        """Ask every ``block_guard``; a guard that raises refuses (fail closed)."""
-        try:
-            return await self.host.guard(ctx, node)
-        except Exception as exc:
-            return Refusal(
-                RUNTIME_PANIC,
-                f"block {ctx.block_id!r} refused: a guard raised {type(exc).__name__}: {exc}",
-                {"exception_type": type(exc).__name__},
-            )
 
     def _refuse(self, ctx: RunContext, refusal: Refusal) -> Outcome:
         """A block a guard does not let start (fail closed, never retried)."""

@@ -18,9 +18,24 @@ from typing import Any
 
 import structlog
 
-from .redaction import redact_value
+from .redaction import redact_event, redact_value
+from .services import utc_now_iso
 
-__all__ = ["bind", "bound", "current", "merge_into", "reset"]
+__all__ = ["CORRELATION_FIELDS", "bind", "bound", "current", "merge_into", "reset", "shape"]
+
+CORRELATION_FIELDS = (
+    "workflow_id",
+    "run_id",
+    "block_id",
+    "attempt",
+    "origin",
+    "domain",
+    "code",
+    "trace_id",
+    "span_id",
+    "ts",
+)
+"""Contract §8's fields: on every event, in this order after ``event`` and ``level``."""
 
 _EMPTY: Mapping[str, Any] = {}
 _fields: contextvars.ContextVar[Mapping[str, Any]] = contextvars.ContextVar(
@@ -79,3 +94,34 @@ def merge_into(
     for key, value in structlog_fields().items():
         event_dict.setdefault(key, value)
     return event_dict
+
+
+def shape(method: str, event_dict: MutableMapping[str, Any]) -> dict[str, Any]:
+    """An event as sinks get it: ``event``, ``level``, the correlation fields (null where
+    not applicable), then the event's own fields, then the bound ones.
+
+    The event's own values pass through the redactor (secret-looking keys masked whole, URL
+    credentials and registered secret values scrubbed from every string); fields bound
+    here were redacted when bound, those bound with structlog are redacted now.
+    """
+    own = redact_event(event_dict)
+    bound = _fields.get()
+    plugin_bound = structlog_fields()
+    event = {"event": own.get("event"), "level": "warning" if method == "warn" else method}
+    for name in CORRELATION_FIELDS:
+        if name in own:
+            event[name] = own[name]
+        elif name in bound:
+            event[name] = bound[name]
+        else:
+            event[name] = redact_value(plugin_bound.get(name), name)
+    if "ts" not in own:
+        event["ts"] = utc_now_iso()
+    event.update(own)
+    for key, value in bound.items():
+        if key not in event:
+            event[key] = value
+    for key, value in plugin_bound.items():
+        if key not in event:
+            event[key] = redact_value(value, key)
+    return event

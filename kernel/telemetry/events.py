@@ -18,9 +18,8 @@ from typing import Any
 
 import structlog
 
-from orchestrator_blocks.sdk._logfields import current, structlog_fields
-from orchestrator_blocks.sdk.redaction import redact_event, redact_value
-from orchestrator_blocks.sdk.services import utc_now_iso
+from orchestrator_blocks.sdk._logfields import CORRELATION_FIELDS, shape
+from orchestrator_blocks.sdk.redaction import redact_value
 
 __all__ = [
     "CORRELATION_FIELDS",
@@ -30,19 +29,6 @@ __all__ = [
     "redact",
     "sinks_installed",
 ]
-
-CORRELATION_FIELDS = (
-    "workflow_id",
-    "run_id",
-    "block_id",
-    "attempt",
-    "origin",
-    "domain",
-    "code",
-    "trace_id",
-    "span_id",
-    "ts",
-)
 
 EventSink = Callable[[dict[str, Any]], None]
 
@@ -54,34 +40,9 @@ redact = redact_value
 
 
 def _emit(_logger: Any, method: str, event_dict: MutableMapping[str, Any]) -> Any:
-    """The whole pipeline in one step: merge the bound correlation fields, add ``ts`` and
-    ``level``, redact, order the keys, and hand the event to every installed sink.
-
-    The event's own values pass through the SDK's redactor (secret-looking keys masked
-    whole, URL credentials and registered secret values scrubbed from every string); the
-    bound fields were redacted when bound. A stable key order keeps the JSON lines
-    readable: what, when, who, then the rest.
-    """
-    own = redact_event(event_dict)
-    bound = current()
-    plugin_bound = structlog_fields()
-    event = {"event": own.get("event"), "level": "warning" if method == "warn" else method}
-    for name in CORRELATION_FIELDS:
-        if name in own:
-            event[name] = own[name]
-        elif name in bound:
-            event[name] = bound[name]
-        else:
-            event[name] = redact_value(plugin_bound.get(name), name)
-    if "ts" not in own:
-        event["ts"] = utc_now_iso()
-    event.update(own)
-    for key, value in bound.items():
-        if key not in event:
-            event[key] = value
-    for key, value in plugin_bound.items():
-        if key not in event:
-            event[key] = redact_value(value, key)
+    """The whole pipeline in one step: shape the event (``sdk._logfields.shape``: bound
+    fields, ``ts``, ``level``, redaction, key order), then hand it to every sink."""
+    event = shape(method, event_dict)
     for sink in _sinks.get():
         sink(event)
     return event["event"]  # what structlog hands its ``ReturnLogger``: the cheapest value
