@@ -7,9 +7,8 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
-import orjson
-
 from orchestrator_blocks.sdk import Empty, ErrorEnvelope, Json, RunStatus, Value
+from orchestrator_blocks.sdk._logfields import decoded
 
 from .block import Block
 
@@ -25,8 +24,8 @@ class RunResult:
     status: RunStatus
     transitions: tuple[str, ...]
     recorded: tuple[bytes, ...] = field(repr=False)
-    """This run's events as JSON lines (decoded by :attr:`events`): kept encoded, a run of
-    10,000 blocks holds a few MB of them, not tens."""
+    """This run's events as zlib-compressed blocks of JSON lines (``sdk._logfields``),
+    decoded by :attr:`events`."""
     error: ErrorEnvelope | None
     errors: tuple[ErrorEnvelope, ...]
     started_at: str
@@ -47,7 +46,7 @@ class RunResult:
     @cached_property
     def events(self) -> tuple[dict[str, Any], ...]:
         """This run's events, as dicts (per-item events of a fan-out are in the log only)."""
-        return tuple(map(orjson.loads, self.recorded))
+        return tuple(decoded(self.recorded))
 
     @property
     def ok(self) -> bool:
@@ -91,7 +90,7 @@ class RunResult:
     def summary(self) -> dict[str, Any]:
         """A JSON-ready summary (for the CLI and post actions)."""
         counts: dict[str, int] = {}
-        for e in map(orjson.loads, self.recorded):  # not kept decoded: a hook asks for this
+        for e in decoded(self.recorded):  # not kept decoded: a hook asks for this
             if e.get("run_id") != self.run_id:
                 continue
             name = e.get("event")

@@ -59,6 +59,7 @@ from .durable import Lease, restored_outcome
 from .plugin_host import PluginHost
 from .result import RunResult
 from .telemetry import (
+    emit,
     encode_event,
     flush_sinks,
     get_logger,
@@ -118,7 +119,7 @@ class Run:
         self.services = services
         self.input = input_value
         self.root = root
-        self.events: list[bytes] = []
+        self.events = _logfields.EventRecorder()
         self.outputs: dict[str, Value] = {}
         self.errors: list[ErrorEnvelope] = []
         self.error: ErrorEnvelope | None = None
@@ -146,7 +147,7 @@ class Run:
             fields.update(
                 origin=str(env.origin), domain=env.domain, code=env.code, envelope=env.to_dict()
             )
-        self.log.info(_run_event(status), status=str(status), **fields)
+        emit("info", _run_event(status), status=str(status), **fields)
 
     def _runtime_envelope(
         self, code: str, message: str, block_id: str | None = None, **details: Any
@@ -257,13 +258,14 @@ class Run:
         span.set_attribute("run.status", str(final))
         duration = self._ms(t0)
         self._transition(final, duration_ms=duration)
-        result = self._result(final, started_at, duration)
-        reports = await self.host.run_finished(self, result, self.log)
+        reports: dict[str, Any] = {}  # filled in once the hooks answered
+        result = self._result(final, started_at, duration, reports)
+        reports.update(await self.host.run_finished(self, result, self.log))
         if self.lease is not None:
             await self.lease.close(str(final), self.waiting_on, self.error)
         if self.root:
             flush_sinks()
-        return replace(result, recorded=tuple(self.events), reports=reports)
+        return replace(result, recorded=self.events.recorded()) if self.root else result
 
     def _failed_status(self, error: ErrorEnvelope) -> RunStatus:
         """``failed``, unless the failing block's type maps the code elsewhere (``ends_run_as``)."""
@@ -276,15 +278,18 @@ class Run:
         (``fan_out_item`` bound) go to the log files only, so memory does not grow with
         the number of items."""
         if event.get("fan_out_item") is None:
-            self.events.append(encode_event(event))
+            self.events.add(encode_event(event))
 
-    def _result(self, final: RunStatus, started_at: str, duration: float) -> RunResult:
+    def _result(
+        self, final: RunStatus, started_at: str, duration: float, reports: dict[str, Any]
+    ) -> RunResult:
         return RunResult(
             workflow_id=self.plan.workflow_id,
             run_id=self.run_id,
             status=final,
             transitions=tuple(self.transitions),
-            recorded=tuple(self.events),
+            recorded=self.events.recorded(),
+            reports=reports,
             error=self.error,
             errors=tuple(self.errors),
             started_at=started_at,
@@ -303,8 +308,10 @@ class Run:
         return round((self.services.clock.monotonic() - t0) * 1000, 3)
 
     async def _schedule_with_timeout(self, timeout_ms: int | None) -> None:
+        if timeout_ms is None:  # (a child run: the root's deadline stands)
+            return await self._schedule()
         try:
-            async with asyncio.timeout(timeout_ms and timeout_ms / 1000) as scope:
+            async with asyncio.timeout(timeout_ms / 1000) as scope:
                 self.services.deadline = scope.when()
                 await self._schedule()
         except TimeoutError:

@@ -309,12 +309,13 @@ class Workflow:
             raise GraphInvalid(f"workflow {self._id!r} has no blocks")
         self.validate()
         error_path = self._error_path()
-        core = frozenset(b for b in self._blocks if b not in error_path)
+        ids = {b: str(b) for b in self._blocks}  # one string per id, shared by every table
+        core = frozenset(ids[b] for b in self._blocks if b not in error_path)
         plan = Plan(
             workflow_id=self._id,
             nodes={
-                str(bid): PlannedBlock(
-                    str(bid),
+                ids[bid]: PlannedBlock(
+                    ids[bid],
                     blk.block_type,
                     blk.config,
                     blk.policy,
@@ -322,17 +323,17 @@ class Workflow:
                 )
                 for bid, blk in self._blocks.items()
             },
-            succ={str(b): tuple(map(str, s)) for b, s in self._succ.items()},
-            pred={str(b): tuple(map(str, p)) for b, p in self._pred.items()},
-            handlers={str(b): tuple(map(str, h)) for b, h in self._handlers.items()},
-            core=frozenset(map(str, core)),
-            entries=tuple(str(b) for b in self._blocks if b in core and not self._pred[b]),
-            sinks=tuple(str(b) for b in self._blocks if b in core and not self._succ[b]),
+            succ={ids[b]: tuple(map(ids.__getitem__, s)) for b, s in self._succ.items()},
+            pred={ids[b]: tuple(map(ids.__getitem__, p)) for b, p in self._pred.items()},
+            handlers={ids[b]: tuple(map(ids.__getitem__, h)) for b, h in self._handlers.items()},
+            core=core,
+            entries=tuple(ids[b] for b in self._blocks if ids[b] in core and not self._pred[b]),
+            sinks=tuple(ids[b] for b in self._blocks if ids[b] in core and not self._succ[b]),
             iteration_budget=self._iteration_budget,
             traits=MappingProxyType(dict(self.traits)),
             source=self.source,
             source_hash=self.source_hash,
-            block_ids=MappingProxyType({id(b): str(i) for i, b in self._blocks.items()}),
+            block_ids=MappingProxyType({id(b): ids[i] for i, b in self._blocks.items()}),
         )
         self._plan = (key, plan)
         return plan

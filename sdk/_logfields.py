@@ -6,22 +6,33 @@ attempt. They live in one ``ContextVar`` holding a small dict, so entering a blo
 ``set`` (binding the same fields as separate structlog context variables cost more than the
 block's own events). Values are redacted once, when bound. Fields a plugin binds itself with
 ``structlog.contextvars`` (the fan-out's ``fan_out_item``) are merged too; an event's own
-keys win over both.
+keys win over both. A run keeps its events compressed (:class:`EventRecorder`).
 """
 
 from __future__ import annotations
 
 import contextvars
+import zlib
 from collections.abc import Iterator, Mapping, MutableMapping
-from contextlib import contextmanager
 from typing import Any
 
+import orjson
 import structlog
 
 from .redaction import redact_event, redact_value
 from .services import utc_now_iso
 
-__all__ = ["CORRELATION_FIELDS", "bind", "bound", "current", "merge_into", "reset", "shape"]
+__all__ = [
+    "CORRELATION_FIELDS",
+    "EventRecorder",
+    "bind",
+    "bound",
+    "current",
+    "decoded",
+    "merge_into",
+    "reset",
+    "shape",
+]
 
 CORRELATION_FIELDS = (
     "workflow_id",
@@ -59,13 +70,19 @@ def reset(token: contextvars.Token[Mapping[str, Any]]) -> None:
     _fields.reset(token)
 
 
-@contextmanager
-def bound(**fields: Any) -> Iterator[None]:
-    token = bind(**fields)
-    try:
-        yield
-    finally:
-        _fields.reset(token)
+class bound:
+    """``bind`` for the duration of a ``with`` block."""
+
+    __slots__ = ("_token", "_values")
+
+    def __init__(self, **fields: Any) -> None:
+        self._values = fields
+
+    def __enter__(self) -> None:
+        self._token = bind(**self._values)
+
+    def __exit__(self, *_exc: object) -> None:
+        _fields.reset(self._token)
 
 
 def current() -> Mapping[str, Any]:
@@ -125,3 +142,31 @@ def shape(method: str, event_dict: MutableMapping[str, Any]) -> dict[str, Any]:
         if key not in event:
             event[key] = redact_value(value, key)
     return event
+
+
+class EventRecorder:
+    """A run's events kept as JSON lines, compressed by the 500 (zlib, fastest level): a
+    10,000-block run holds about 2 MB of them instead of 20 MB of dicts."""
+
+    def __init__(self) -> None:
+        self.chunks: list[bytes] = []
+        self._lines: list[bytes] = []
+
+    def add(self, line: bytes) -> None:
+        self._lines.append(line)
+        if len(self._lines) >= 500:
+            self.chunks.append(zlib.compress(b"".join(self._lines), 1))
+            self._lines = []
+
+    def recorded(self) -> tuple[bytes, ...]:
+        if self._lines:
+            self.chunks.append(zlib.compress(b"".join(self._lines), 1))
+            self._lines = []
+        return tuple(self.chunks)
+
+
+def decoded(chunks: tuple[bytes, ...]) -> Iterator[dict[str, Any]]:
+    """The events of :meth:`EventRecorder.recorded`, in order."""
+    for chunk in chunks:
+        for line in zlib.decompress(chunk).splitlines():
+            yield orjson.loads(line)

@@ -56,18 +56,24 @@ T = TypeVar("T")
 
 def utc_now_iso(now: datetime | None = None) -> str:
     """ISO 8601 UTC with milliseconds: the ``ts`` format of every event and envelope."""
-    if now is not None:
+    # Every event and block asks for the time: the text of the current second is made once.
+    global _second, _clock_second
+    if now is None:
+        stamp = time.time()
+        second = int(stamp)
+        if _second[0] != second:
+            _second = (second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second)))
+        return f"{_second[1]}.{int((stamp - second) * 1000):03d}Z"
+    if now.tzinfo is not UTC:
         return now.isoformat(timespec="milliseconds").replace("+00:00", "Z")
-    # Every event asks for the time: the text of the current second is made once.
-    stamp = time.time()
-    second = int(stamp)
-    global _second
-    if _second[0] != second:
-        _second = (second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second)))
-    return f"{_second[1]}.{int((stamp - second) * 1000):03d}Z"
+    key = now.replace(microsecond=0)
+    if _clock_second[0] != key:
+        _clock_second = (key, key.isoformat().replace("+00:00", ""))
+    return f"{_clock_second[1]}.{now.microsecond // 1000:03d}Z"
 
 
 _second: tuple[int, str] = (-1, "")
+_clock_second: tuple[datetime | None, str] = (None, "")
 
 
 class Clock(Protocol):

@@ -80,7 +80,8 @@ class Writer:
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="store-writer", daemon=True)
                 self._thread.start()
-            if wait or len(self._jobs) == 1:  # else the writer is lingering for company
+            # Wake the writer for a first job or a first waiter; else it is on its way.
+            if len(self._jobs) == 1 or (wait and self._waiting == 1):
                 self._cond.notify_all()
         return future
 

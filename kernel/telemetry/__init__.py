@@ -24,6 +24,7 @@ from orchestrator_blocks.sdk.services import Tracing, utc_now_iso
 from .events import (
     CORRELATION_FIELDS,
     EventSink,
+    emit,
     get_logger,
     installed_sinks,
     redact,
@@ -37,6 +38,7 @@ __all__ = [
     "EventSink",
     "JsonLinesSink",
     "Telemetry",
+    "emit",
     "encode_event",
     "flush_all",
     "flush_sinks",

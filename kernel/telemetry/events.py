@@ -12,8 +12,7 @@ and a child run's events also reach its parent's collectors.
 from __future__ import annotations
 
 import contextvars
-from collections.abc import Callable, Iterator, MutableMapping
-from contextlib import contextmanager
+from collections.abc import Callable, MutableMapping
 from typing import Any
 
 import structlog
@@ -24,6 +23,7 @@ from orchestrator_blocks.sdk.redaction import redact_value
 __all__ = [
     "CORRELATION_FIELDS",
     "EventSink",
+    "emit",
     "get_logger",
     "installed_sinks",
     "redact",
@@ -63,14 +63,23 @@ def get_logger() -> Any:
     return _logger
 
 
-@contextmanager
-def sinks_installed(*sinks: EventSink) -> Iterator[None]:
+class sinks_installed:
     """Send every event emitted in this context (and tasks it starts) to ``sinks`` too."""
-    token = _sinks.set(_sinks.get() + sinks)
-    try:
-        yield
-    finally:
-        _sinks.reset(token)
+
+    def __init__(self, *sinks: EventSink) -> None:
+        self._sinks = sinks
+
+    def __enter__(self) -> None:
+        self._token = _sinks.set(_sinks.get() + self._sinks)
+
+    def __exit__(self, *_exc: object) -> None:
+        _sinks.reset(self._token)
+
+
+def emit(level: str, event: str, **fields: Any) -> None:
+    """Log ``event`` straight into the pipeline (the runtime's own events: no structlog
+    wrapper on the way, the same event out)."""
+    _emit(None, level, {"event": event, **fields})
 
 
 def installed_sinks() -> tuple[EventSink, ...]:

@@ -174,12 +174,13 @@ def build_tracing(warn: Callable[[str], None], env: Mapping[str, str] | None = N
     env = os.environ if env is None else env
     if env.get("OTEL_SDK_DISABLED", "").strip().lower() in _TRUE:
         return NoopTracing()
-    from opentelemetry import trace
-    from opentelemetry.sdk.trace import TracerProvider
+    if "opentelemetry.trace" in sys.modules:  # else no host has configured a provider
+        from opentelemetry import trace
+        from opentelemetry.sdk.trace import TracerProvider
 
-    configured = trace.get_tracer_provider()
-    if isinstance(configured, TracerProvider):
-        return OtelTracing(configured.get_tracer("orchestrator_blocks"))
+        configured = trace.get_tracer_provider()
+        if isinstance(configured, TracerProvider):
+            return OtelTracing(configured.get_tracer("orchestrator_blocks"))
     try:
         found = _exporter(env)
     except ValueError as exc:
@@ -188,6 +189,7 @@ def build_tracing(warn: Callable[[str], None], env: Mapping[str, str] | None = N
     if found is None:
         return IdTracing()
     from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
     attributes = {} if env.get("OTEL_SERVICE_NAME") else {"service.name": "orchestrator-blocks"}
