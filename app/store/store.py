@@ -236,21 +236,23 @@ class SendLog:
         customer_id: str | None = None,
         related_workflow: str | None = None,
     ) -> tuple[bool, dict[str, Any] | None]:
-        ok, existing = await asyncio.to_thread(
-            lambda: self._store.outbound.begin(
-                key,
-                workflow_id=workflow_id,
-                run_id=run_id,
-                recipient=recipient,
-                message_id=message_id,
-                customer_id=customer_id,
-                related_workflow=related_workflow,
-            )
+        values = OutboundLog.claim_values(
+            key,
+            workflow_id=workflow_id,
+            run_id=run_id,
+            recipient=recipient,
+            message_id=message_id,
+            customer_id=customer_id,
+            related_workflow=related_workflow,
+        )
+        # Committed (with other sends' claims and finishes) before the message is sent.
+        ok, existing = await self._store.writer.call(
+            lambda conn: OutboundLog.claim_in(conn, values)
         )
         return ok, (existing.__dict__ if existing is not None else None)
 
     async def finish(self, key: str, status: str, *, error: str | None = None) -> None:
-        await asyncio.to_thread(lambda: self._store.outbound.finish(key, status, error=error))
+        await self._store.writer.call(lambda conn: OutboundLog.finish_in(conn, key, status, error))
 
 
 class ItemLog:

@@ -18,8 +18,9 @@ import asyncio
 import atexit
 import threading
 import weakref
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Connection
 
@@ -29,18 +30,25 @@ from .engine import StoreEngine
 
 __all__ = ["LINGER_S", "Writer"]
 
+T = TypeVar("T")
+
 LINGER_S = 0.05
 """How long a write nobody waits for may wait for others to share its transaction."""
 
 _writers: weakref.WeakSet[Writer] = weakref.WeakSet()
 
 
+_CALL = object()
+"""The statement of a job that is a function of the connection (its result is awaited)."""
+
+
 @dataclass(slots=True)
 class _Job:
-    statement: Any  # None: a flush marker
-    params: dict[str, Any] | None
-    future: asyncio.Future[None] | None
+    statement: Any  # None: a flush marker; _CALL: ``params`` is a function of the connection
+    params: Any
+    future: asyncio.Future[Any] | None
     loop: asyncio.AbstractEventLoop | None
+    result: Any = None
 
 
 class Writer:
@@ -65,12 +73,18 @@ class Writer:
         """An awaitable that resolves once every write submitted before it is committed."""
         return self._queue(None, None, True)
 
+    def call(self, fn: Callable[[Connection], T]) -> Awaitable[T]:
+        """Run ``fn(connection)`` in the next transaction; awaitable: its result, once that
+        transaction committed (a claim that must be on disk before the send it guards)."""
+        future: Awaitable[T] = self._queue(_CALL, fn, True)
+        return future
+
     def drain(self, timeout: float = 5.0) -> None:
         """Block until the queue is empty (at exit, and before an engine is disposed)."""
         with self._cond:
             self._cond.wait_for(lambda: not self._jobs and not self._busy, timeout)
 
-    def _queue(self, statement: Any, params: dict[str, Any] | None, wait: bool) -> Any:
+    def _queue(self, statement: Any, params: Any, wait: bool) -> Any:
         loop = asyncio.get_running_loop() if wait else None
         future = loop.create_future() if loop is not None else None
         with self._cond:
@@ -115,13 +129,13 @@ class Writer:
             self._failed = error  # nobody waits: the next caller that waits hears of it
         elif error is None and self._failed is not None and any(j.future for j in batch):
             error, self._failed = self._failed, None
-        by_loop: dict[asyncio.AbstractEventLoop, list[asyncio.Future[None]]] = {}
+        by_loop: dict[asyncio.AbstractEventLoop, list[_Job]] = {}
         for job in batch:
             if job.future is not None and job.loop is not None:
-                by_loop.setdefault(job.loop, []).append(job.future)
-        for loop, futures in by_loop.items():
+                by_loop.setdefault(job.loop, []).append(job)
+        for loop, jobs in by_loop.items():
             try:
-                loop.call_soon_threadsafe(_settle, futures, error)
+                loop.call_soon_threadsafe(_settle, jobs, error)
             except RuntimeError:  # the loop closed: nobody waits any more
                 continue
 
@@ -130,6 +144,10 @@ def _execute(conn: Connection, writes: list[_Job]) -> None:
     start = 0
     while start < len(writes):
         statement, end = writes[start].statement, start + 1
+        if statement is _CALL:
+            writes[start].result = writes[start].params(conn)
+            start = end
+            continue
         while end < len(writes) and writes[end].statement is statement:
             end += 1
         conn.execute(statement, [job.params for job in writes[start:end]])
@@ -137,17 +155,18 @@ def _execute(conn: Connection, writes: list[_Job]) -> None:
 
 
 def _what(writes: list[_Job]) -> str:
-    return f"write {len(writes)} row(s) of {writes[0].statement.table.name}"
+    first = writes[0].statement
+    return f"write {len(writes)} row(s)" + ("" if first is _CALL else f" of {first.table.name}")
 
 
-def _settle(futures: list[asyncio.Future[None]], error: BaseException | None) -> None:
-    for future in futures:
-        if future.done():
+def _settle(jobs: list[_Job], error: BaseException | None) -> None:
+    for job in jobs:
+        if job.future is None or job.future.done():
             continue
         if error is None:
-            future.set_result(None)
+            job.future.set_result(job.result)
         else:
-            future.set_exception(error)
+            job.future.set_exception(error)
 
 
 @atexit.register
