@@ -33,7 +33,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from bench_kernel import write_section  # noqa: E402
+from bench_kernel import write_section
 
 
 def _peak_rss_mb() -> float:

@@ -8,7 +8,6 @@ from functools import cached_property
 from typing import Any
 
 from orchestrator_blocks.sdk import Empty, ErrorEnvelope, Json, RunStatus, Value
-from orchestrator_blocks.sdk._logfields import decoded
 
 from .block import Block
 
@@ -46,6 +45,8 @@ class RunResult:
     @cached_property
     def events(self) -> tuple[dict[str, Any], ...]:
         """This run's events, as dicts (per-item events of a fan-out are in the log only)."""
+        from orchestrator_blocks.sdk._logfields import decoded  # (structlog: not on --help)
+
         return tuple(decoded(self.recorded))
 
     @property
@@ -90,6 +91,8 @@ class RunResult:
     def summary(self) -> dict[str, Any]:
         """A JSON-ready summary (for the CLI and post actions)."""
         counts: dict[str, int] = {}
+        from orchestrator_blocks.sdk._logfields import decoded
+
         for e in decoded(self.recorded):  # not kept decoded: a hook asks for this
             if e.get("run_id") != self.run_id:
                 continue

@@ -14,8 +14,6 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
-from pydantic import SecretStr
-
 from .credentials import read_secret
 from .errors import ErrorEnvelope
 from .policy import Policy
@@ -23,6 +21,8 @@ from .services import Clock, Services
 from .settings import Settings
 
 if TYPE_CHECKING:
+    from pydantic import SecretStr
+
     from .run import RunView
 
 T = TypeVar("T")

@@ -11,7 +11,6 @@ runs share it.
 
 from __future__ import annotations
 
-import asyncio
 import contextvars
 import inspect
 import time
@@ -92,6 +91,8 @@ class SystemClock:
         return time.monotonic()
 
     async def sleep(self, seconds: float) -> None:
+        import asyncio  # (not at import: a plugin that never sleeps need not load it)
+
         await asyncio.sleep(seconds)
 
 

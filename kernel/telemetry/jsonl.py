@@ -42,7 +42,7 @@ _NAME = re.compile(r"^events-(\d{4}-\d{2}-\d{2})(?:\.(\d{3,}))?\.jsonl$")
 
 
 FLUSH_S = 0.05
-_BUFFER_BYTES = 256 * 1024
+_BUFFER_LINES = 512
 _OPTIONS = (
     orjson.OPT_APPEND_NEWLINE
     | orjson.OPT_NON_STR_KEYS
@@ -123,7 +123,6 @@ class JsonLinesSink:
         self._segment = 0
         self._written = 0
         self._buffer: list[bytes] = []
-        self._size = 0
         self._due = threading.Event()
         self._flusher: threading.Thread | None = None
         _sinks.add(self)
@@ -158,8 +157,7 @@ class JsonLinesSink:
         line = encode_event(event)
         with self._lock:
             self._buffer.append(line)
-            self._size += len(line)
-            full = self._size >= _BUFFER_BYTES
+            full = len(self._buffer) >= _BUFFER_LINES
             if not full and not self._due.is_set():
                 self._due.set()
                 if self._flusher is None:
@@ -181,7 +179,7 @@ class JsonLinesSink:
         with self._lock:
             if not self._buffer:
                 return
-            lines, self._buffer, self._size = self._buffer, [], 0
+            lines, self._buffer = self._buffer, []
             self._due.clear()
             day = time.strftime("%Y-%m-%d", time.gmtime())
             if self._fd is not None and day == self._day:
