@@ -47,7 +47,6 @@ from orchestrator_blocks.sdk.run import FinishedRun
 from orchestrator_blocks.sdk.services import Services
 
 from .card import WorkflowSpec
-from .config import app_config
 from .post_actions import write_with_retry
 
 if TYPE_CHECKING:
@@ -78,6 +77,8 @@ def looks_like_email(text: str | None) -> bool:
 def alert_address(settings: sdk.Settings) -> str | None:
     """``alert_email`` (``ORCHESTRATOR_BLOCKS_ALERT_EMAIL``), else the approver if that is an
     email address, else ``None``."""
+    from .config import app_config  # (pydantic models: not on every CLI start)
+
     config = app_config(settings)
     if config.alert_email:
         return config.alert_email

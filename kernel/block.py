@@ -21,6 +21,8 @@ from .plugin_host import default_host
 __all__ = ["Block", "BlockId"]
 
 _UNSET: Any = object()
+EDITS = [0]
+"""Counts edits to any block's name or policy (a workflow's cached plan checks it)."""
 
 
 class BlockId(str):
@@ -97,6 +99,7 @@ class Block(metaclass=_BlockMeta):
         if not name or not all(ch.isalnum() or ch in "_-." for ch in name):
             raise ValueError(f"block name must be letters, digits, '_', '-' or '.', got {name!r}")
         self._name = name
+        EDITS[0] += 1
         return self
 
     def set_retry(self, retries: int, backoff: Backoff | None = None) -> Block:
@@ -107,6 +110,7 @@ class Block(metaclass=_BlockMeta):
         self._retries = retries
         if backoff is not None:
             self._backoff = backoff
+        EDITS[0] += 1
         return self
 
     def set_retry_exponential(
@@ -128,11 +132,13 @@ class Block(metaclass=_BlockMeta):
         if ms is not None and (not isinstance(ms, int) or ms <= 0):
             raise ValueError(f"timeout must be a positive number of milliseconds, got {ms!r}")
         self._timeout_ms = ms
+        EDITS[0] += 1
         return self
 
     def set_timeout(self, timeout: float | timedelta | None) -> Block:
         """Bound each attempt (seconds or a timedelta; ``None``: no timeout)."""
         self._timeout_ms = timeout_to_ms(timeout)
+        EDITS[0] += 1
         return self
 
     @property

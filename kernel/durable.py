@@ -3,8 +3,8 @@
 :meth:`Lease.open` asks the run store to open (or take over) the run; :meth:`Lease.watch`
 renews the lease every third of its length and cancels the run when it is lost (another
 process took the run over) or when someone asked to cancel it; :meth:`Lease.save` records a
-block's terminal outcome before its successors start; :meth:`Lease.close` records where the
-pass ended and releases the run.
+block's terminal outcome (see ``sdk.durable`` for when it is committed); :meth:`Lease.close`
+records where the pass ended and releases the run.
 """
 
 from __future__ import annotations
@@ -101,7 +101,8 @@ class Lease:
             await self.store.save_checkpoint(run_id, claim.attempt, cp)
         return {cp.key: cp for cp in kept}
 
-    async def save(self, key: str, outcome: Outcome, partial: Mapping[str, Any] | None) -> None:
+    async def save(self, key: str, outcome: Outcome, partial: bool, *, wait: bool) -> None:
+        """Checkpoint a block (committed on return when ``wait``; see ``sdk.durable``)."""
         status = "failed" if outcome.error else ("partial" if partial else "succeeded")
         checkpoint = Checkpoint(
             key=key,
@@ -110,7 +111,9 @@ class Lease:
             attempts=outcome.attempts,
             error=outcome.error.to_dict() if outcome.error else None,
         )
-        await self.store.save_checkpoint(self.record.run_id, self.claim.attempt, checkpoint)
+        await self.store.save_checkpoint(
+            self.record.run_id, self.claim.attempt, checkpoint, wait=wait
+        )
 
     def watch(self, task: asyncio.Task[Any]) -> None:
         """Renew the lease while ``task`` runs; cancel it when the lease is lost or a

@@ -33,7 +33,7 @@ from orchestrator_blocks.sdk import (
     Settings,
     hookspecs,
 )
-from orchestrator_blocks.sdk.errors import PluginConflict, UnknownBlockType
+from orchestrator_blocks.sdk.errors import RUNTIME_PANIC, PluginConflict, UnknownBlockType
 from orchestrator_blocks.sdk.run import FinishedRun
 
 __all__ = [
@@ -198,13 +198,22 @@ class PluginHost:
         return bool(self.pm.hook.block_guard.get_hookimpls())
 
     async def guard(self, ctx: RunContext, block: PlannedBlock) -> Refusal | None:
-        """The first refusal of any ``block_guard`` (every awaitable is awaited)."""
+        """The first refusal of any ``block_guard`` (every awaitable is awaited); a guard
+        that raises refuses (fail closed)."""
         refusal: Refusal | None = None
-        for answer in self.pm.hook.block_guard(ctx=ctx, block=block):
-            if inspect.isawaitable(answer):
-                answer = await answer
-            if refusal is None and isinstance(answer, Refusal):
-                refusal = answer
+        try:
+            for answer in self.pm.hook.block_guard(ctx=ctx, block=block):
+                if inspect.isawaitable(answer):
+                    answer = await answer
+                if refusal is None and isinstance(answer, Refusal):
+                    refusal = answer
+        except Exception as exc:
+            what = f"{type(exc).__name__}: {exc}"
+            return Refusal(
+                RUNTIME_PANIC,
+                f"block {ctx.block_id!r} refused: a guard raised {what}",
+                {"exception_type": type(exc).__name__},
+            )
         return refusal
 
     async def run_started(self, run: RunView) -> None:

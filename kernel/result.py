@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from orchestrator_blocks.sdk import Empty, ErrorEnvelope, Json, RunStatus, Value
@@ -21,7 +22,9 @@ class RunResult:
     run_id: str
     status: RunStatus
     transitions: tuple[str, ...]
-    events: tuple[dict[str, Any], ...]
+    recorded: tuple[bytes, ...] = field(repr=False)
+    """This run's events as zlib-compressed blocks of JSON lines (``sdk._logfields``),
+    decoded by :attr:`events`."""
     error: ErrorEnvelope | None
     errors: tuple[ErrorEnvelope, ...]
     started_at: str
@@ -38,6 +41,13 @@ class RunResult:
     """What a paused run waits for (``{"ticket": 7}``); empty otherwise."""
     partial: tuple[Mapping[str, Any], ...] = ()
     """Per-block item counts when some items failed (the run is then ``partial``)."""
+
+    @cached_property
+    def events(self) -> tuple[dict[str, Any], ...]:
+        """This run's events, as dicts (per-item events of a fan-out are in the log only)."""
+        from orchestrator_blocks.sdk._logfields import decoded  # (structlog: not on --help)
+
+        return tuple(decoded(self.recorded))
 
     @property
     def ok(self) -> bool:
@@ -81,7 +91,9 @@ class RunResult:
     def summary(self) -> dict[str, Any]:
         """A JSON-ready summary (for the CLI and post actions)."""
         counts: dict[str, int] = {}
-        for e in self.events:
+        from orchestrator_blocks.sdk._logfields import decoded
+
+        for e in decoded(self.recorded):  # not kept decoded: a hook asks for this
             if e.get("run_id") != self.run_id:
                 continue
             name = e.get("event")

@@ -23,18 +23,16 @@
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any, Literal
-
-import structlog
 
 from orchestrator_blocks.sdk import (
     Empty,
     ErrorEnvelope,
     Json,
     Origin,
-    PlannedBlock,
     Refusal,
     RetryDisposition,
     RunContext,
@@ -42,13 +40,13 @@ from orchestrator_blocks.sdk import (
     RunStatus,
     Severity,
     Value,
+    _logfields,
 )
 from orchestrator_blocks.sdk._executor import Outcome, execute_block
 from orchestrator_blocks.sdk.durable import Checkpoint
 from orchestrator_blocks.sdk.errors import (
     GRAPH_ITERATION_BUDGET_EXCEEDED,
     RUNTIME_CANCELED,
-    RUNTIME_PANIC,
     RUNTIME_TIMEOUT,
 )
 from orchestrator_blocks.sdk.services import (
@@ -60,12 +58,22 @@ from orchestrator_blocks.sdk.services import (
 from .durable import Lease, restored_outcome
 from .plugin_host import PluginHost
 from .result import RunResult
-from .telemetry import get_logger, installed_sinks, sinks_installed, telemetry_for
+from .telemetry import (
+    emit,
+    encode_event,
+    flush_sinks,
+    get_logger,
+    installed_sinks,
+    sinks_installed,
+    telemetry_for,
+)
 from .workflow import Plan
 
 __all__ = ["Run"]
 
 JobKind = Literal["core", "handler", "error_path"]
+MAX_TASKS = 1_000
+"""Blocks of one run executing at once, at most (independent branches beyond wait)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,7 +99,6 @@ class Run:
         services: Services,
         input_value: Value,
         parent: RunContext | None,
-        block_ids: dict[int, str],
         root: bool,
         host: PluginHost,
         lease: Lease | None = None,
@@ -112,8 +119,7 @@ class Run:
         self.services = services
         self.input = input_value
         self.root = root
-        self.block_ids = block_ids
-        self.events: list[dict[str, Any]] = []
+        self.events = _logfields.EventRecorder()
         self.outputs: dict[str, Value] = {}
         self.errors: list[ErrorEnvelope] = []
         self.error: ErrorEnvelope | None = None
@@ -141,7 +147,7 @@ class Run:
             fields.update(
                 origin=str(env.origin), domain=env.domain, code=env.code, envelope=env.to_dict()
             )
-        self.log.info(_run_event(status), status=str(status), **fields)
+        emit("info", _run_event(status), status=str(status), **fields)
 
     def _runtime_envelope(
         self, code: str, message: str, block_id: str | None = None, **details: Any
@@ -176,15 +182,16 @@ class Run:
         t0 = clock.monotonic()
         with (
             sinks_installed(*sinks),
-            structlog.contextvars.bound_contextvars(
+            self.services.tracing.span(f"run {self.plan.workflow_id}", attrs) as span,
+            _logfields.bound(
                 workflow_id=self.plan.workflow_id,
                 run_id=self.run_id,
                 parent_run_id=self.ctx.parent_run_id,
                 block_id=None,
                 attempt=None,
+                trace_id=span.trace_id,
+                span_id=span.span_id,
             ),
-            self.services.tracing.span(f"run {self.plan.workflow_id}", attrs) as span,
-            structlog.contextvars.bound_contextvars(trace_id=span.trace_id, span_id=span.span_id),
         ):
             self.ctx = self.ctx.evolve(trace_id=span.trace_id, span_id=span.span_id)
             self._transition(
@@ -251,11 +258,14 @@ class Run:
         span.set_attribute("run.status", str(final))
         duration = self._ms(t0)
         self._transition(final, duration_ms=duration)
-        result = self._result(final, started_at, duration)
-        reports = await self.host.run_finished(self, result, self.log)
+        reports: dict[str, Any] = {}  # filled in once the hooks answered
+        result = self._result(final, started_at, duration, reports)
+        reports.update(await self.host.run_finished(self, result, self.log))
         if self.lease is not None:
             await self.lease.close(str(final), self.waiting_on, self.error)
-        return replace(result, events=tuple(self.events), reports=reports)
+        if self.root:
+            flush_sinks()
+        return replace(result, recorded=self.events.recorded()) if self.root else result
 
     def _failed_status(self, error: ErrorEnvelope) -> RunStatus:
         """``failed``, unless the failing block's type maps the code elsewhere (``ends_run_as``)."""
@@ -268,15 +278,18 @@ class Run:
         (``fan_out_item`` bound) go to the log files only, so memory does not grow with
         the number of items."""
         if event.get("fan_out_item") is None:
-            self.events.append(event)
+            self.events.add(encode_event(event))
 
-    def _result(self, final: RunStatus, started_at: str, duration: float) -> RunResult:
+    def _result(
+        self, final: RunStatus, started_at: str, duration: float, reports: dict[str, Any]
+    ) -> RunResult:
         return RunResult(
             workflow_id=self.plan.workflow_id,
             run_id=self.run_id,
             status=final,
             transitions=tuple(self.transitions),
-            events=tuple(self.events),
+            recorded=self.events.recorded(),
+            reports=reports,
             error=self.error,
             errors=tuple(self.errors),
             started_at=started_at,
@@ -284,7 +297,7 @@ class Run:
             duration_ms=duration,
             parent_run_id=self.ctx.parent_run_id,
             values=dict(self.outputs),
-            block_ids=self.block_ids,
+            block_ids=self.plan.block_ids,
             sinks=self.plan.sinks,
             input=self.input.payload,
             waiting_on=self.waiting_on,
@@ -295,9 +308,8 @@ class Run:
         return round((self.services.clock.monotonic() - t0) * 1000, 3)
 
     async def _schedule_with_timeout(self, timeout_ms: int | None) -> None:
-        if timeout_ms is None:
-            await self._schedule()
-            return
+        if timeout_ms is None:  # (a child run: the root's deadline stands)
+            return await self._schedule()
         try:
             async with asyncio.timeout(timeout_ms / 1000) as scope:
                 self.services.deadline = scope.when()
@@ -310,49 +322,70 @@ class Run:
     # -- scheduling -----------------------------------------------------------------------
 
     async def _schedule(self) -> None:
+        """Run every ready block until none is left. A few worker tasks share one queue of
+        ready blocks (at most ``MAX_TASKS`` at once; a chain runs in one task, with no task
+        or wake-up per block); the first exception a block lets through ends the pass."""
         plan = self.plan
-        waiting = {b: len(plan.pred[b]) for b in plan.core}
-        blocked: set[str] = set()
-        tasks: set[asyncio.Task[tuple[_Job, Outcome]]] = set()
+        self._waiting = {b: len(plan.pred[b]) for b in plan.core}
+        self._blocked: set[str] = set()
+        self._ready: deque[tuple[_Job, Value]] = deque(
+            (_Job("core", bid), self.input) for bid in plan.entries
+        )
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._idle: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         try:
-            for bid in plan.entries:
-                tasks.add(self._start(_Job("core", bid), self.input))
-            while tasks:
-                done, tasks = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-                for task in done:
-                    job, outcome = task.result()
-                    tasks |= self._after(job, outcome, waiting, blocked)
+            self._spawn()
+            await self._idle
         finally:
-            for task in tasks:
+            for task in self._tasks:
                 task.cancel()
-            if tasks:
-                await asyncio.gather(*tasks, return_exceptions=True)
+            if self._tasks:
+                await asyncio.gather(*self._tasks, return_exceptions=True)
 
-    def _start(self, job: _Job, value: Value) -> asyncio.Task[tuple[_Job, Outcome]]:
+    def _spawn(self) -> None:
+        while len(self._tasks) < min(len(self._ready), MAX_TASKS):
+            task = asyncio.create_task(self._work(), name=f"{self.run_id}:blocks")
+            self._tasks.add(task)
+            task.add_done_callback(self._reap)
+
+    def _reap(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if self._idle.done():
+            return
+        if task.cancelled():
+            self._idle.cancel()
+        elif task.exception() is not None:
+            self._idle.set_exception(task.exception())  # type: ignore[arg-type]
+        elif not self._tasks and not self._ready:
+            self._idle.set_result(None)
+
+    async def _work(self) -> None:
+        while self._ready:
+            job, value = self._ready.popleft()
+            outcome = await self._run_block(job, value)
+            self._ready.extend(self._after(job, outcome))
+            self._spawn()
+
+    async def _run_block(self, job: _Job, value: Value) -> Outcome:
         node = self.plan.nodes[job.block_id]
         ctx = self.ctx.evolve(
             block_id=job.block_id, block_type=node.block_type.type_id, error=job.envelope
         )
-
         key = job.block_id if job.kind == "core" else f"{job.block_id}@{job.source}"
         restored = self.restored.get(key)
-
-        async def run() -> tuple[_Job, Outcome]:
-            if restored is not None:
-                return job, self._restore(job, restored)
-            if self.guarded:
-                refusal = await self._guard(ctx, node)
-                if refusal is not None:
-                    return job, self._refuse(ctx, refusal)
-            outcome = await execute_block(node.block_type, node.config, node.policy, ctx, value)
-            if self.lease is not None:
-                partial = next(
-                    (p for p in self.services.partial if p["block_id"] == job.block_id), None
-                )
-                await self.lease.save(key, outcome, partial)
-            return job, outcome
-
-        return asyncio.create_task(run(), name=f"{self.run_id}:{job.block_id}")
+        if restored is not None:
+            return self._restore(job, restored)
+        if self.guarded:
+            refusal = await self.host.guard(ctx, node)
+            if refusal is not None:
+                return self._refuse(ctx, refusal)
+        if self.lease is not None and node.writes:  # what it acts on is committed first
+            await self.lease.store.flush()
+        outcome = await execute_block(node.block_type, node.config, node.policy, ctx, value)
+        if self.lease is not None:
+            partial = any(p["block_id"] == job.block_id for p in self.services.partial)
+            await self.lease.save(key, outcome, partial, wait=node.writes)
+        return outcome
 
     def _restore(self, job: _Job, checkpoint: Checkpoint) -> Outcome:
         """A block checkpointed by an earlier pass: its stored outcome, not run again."""
@@ -367,17 +400,6 @@ class Run:
             code=outcome.error.code if outcome.error else None,
         )
         return outcome
-
-    async def _guard(self, ctx: RunContext, node: PlannedBlock) -> Refusal | None:
-        """Ask every ``block_guard``; a guard that raises refuses (fail closed)."""
-        try:
-            return await self.host.guard(ctx, node)
-        except Exception as exc:
-            return Refusal(
-                RUNTIME_PANIC,
-                f"block {ctx.block_id!r} refused: a guard raised {type(exc).__name__}: {exc}",
-                {"exception_type": type(exc).__name__},
-            )
 
     def _refuse(self, ctx: RunContext, refusal: Refusal) -> Outcome:
         """A block a guard does not let start (fail closed, never retried)."""
@@ -402,11 +424,9 @@ class Run:
             return self.outputs[preds[0]]
         return Json([self.outputs[p].payload for p in preds])
 
-    def _after(
-        self, job: _Job, outcome: Outcome, waiting: dict[str, int], blocked: set[str]
-    ) -> set[asyncio.Task[tuple[_Job, Outcome]]]:
-        plan, bid = self.plan, job.block_id
-        new: set[asyncio.Task[tuple[_Job, Outcome]]] = set()
+    def _after(self, job: _Job, outcome: Outcome) -> list[tuple[_Job, Value]]:
+        plan, bid, waiting = self.plan, job.block_id, self._waiting
+        new: list[tuple[_Job, Value]] = []
         if job.kind == "handler":
             self._log_handler_outcome(job, outcome)
         if outcome.ok:
@@ -415,11 +435,11 @@ class Run:
                 self.succeeded[bid] = plan.nodes[bid].block_type.type_id
             for nxt in plan.succ[bid]:
                 if job.kind != "core":
-                    new.add(self._start(_Job("error_path", nxt, job.source), outcome.value))
+                    new.append((_Job("error_path", nxt, job.source), outcome.value))
                     continue
                 waiting[nxt] -= 1
-                if waiting[nxt] == 0 and nxt not in blocked:
-                    new.add(self._start(_Job("core", nxt), self._input_for(nxt)))
+                if waiting[nxt] == 0 and nxt not in self._blocked:
+                    new.append((_Job("core", nxt), self._input_for(nxt)))
             return new
         env = outcome.error
         assert env is not None
@@ -427,8 +447,8 @@ class Run:
         if job.kind == "core":
             if self.error is None:
                 self.error = env
-            blocked.add(bid)
-            self._skip_downstream(bid, blocked)
+            self._blocked.add(bid)
+            self._skip_downstream(bid, self._blocked)
         for handler in plan.handlers[bid]:
             self.log.info(
                 "on_error.handler_started",
@@ -439,7 +459,7 @@ class Run:
                 domain=env.domain,
                 code=env.code,
             )
-            new.add(self._start(_Job("handler", handler, bid, env), Json(env.to_dict())))
+            new.append((_Job("handler", handler, bid, env), Json(env.to_dict())))
         return new
 
     def _log_handler_outcome(self, job: _Job, outcome: Outcome) -> None:

@@ -37,21 +37,17 @@ from .workflow import Workflow
 __all__ = ["run_workflow"]
 
 
-def _block_ids(workflow: Workflow) -> dict[int, str]:
-    return {id(block): str(bid) for bid, block in workflow.blocks.items()}
-
-
 async def _run_child(workflow: Any, value: Value, ctx: RunContext) -> ChildOutcome:
     """The ``run_child`` service: a child run shares its parent's services and budget."""
     if not isinstance(workflow, Workflow):
         raise TypeError(f"a child workflow must be a Workflow, got {type(workflow).__name__}")
+    plan = workflow.plan()
     run = Run(
-        workflow.plan(),
+        plan,
         run_id=new_run_id(),
         services=ctx.services,
         input_value=value,
         parent=ctx,
-        block_ids=_block_ids(workflow),
         root=False,
         host=_host_of(ctx),
     )
@@ -143,7 +139,6 @@ async def run_workflow(
         services=services,
         input_value=as_value(input) if input is not None else Empty(),
         parent=None,
-        block_ids=_block_ids(workflow),
         root=True,
         host=host,
         lease=lease,

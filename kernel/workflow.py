@@ -28,14 +28,14 @@ import itertools
 import re
 from collections import Counter
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from orchestrator_blocks.sdk import GraphInvalid, PlannedBlock
 from orchestrator_blocks.sdk.durable import RunMode
 
-from .block import Block, BlockId
+from .block import EDITS, Block, BlockId
 
 if TYPE_CHECKING:
     from .result import RunResult
@@ -65,6 +65,7 @@ class Plan:
     traits: Mapping[str, Any]
     source: str | None = None
     source_hash: str | None = None
+    block_ids: Mapping[int, str] = field(default_factory=dict)  # id(Block) -> its id
 
 
 class Workflow:
@@ -84,6 +85,8 @@ class Workflow:
         self._pred: dict[BlockId, list[BlockId]] = {}
         self._handlers: dict[BlockId, list[BlockId]] = {}
         self._type_counts: Counter[str] = Counter()
+        self._edits = 0
+        self._plan: tuple[Any, Plan] | None = None
         self.traits: dict[str, Any] = {}
         """What features declare about this workflow beyond its graph (its description,
         its trigger, ...). The kernel carries it to every run and never reads it."""
@@ -106,6 +109,7 @@ class Workflow:
         if not isinstance(n, int) or n <= 0:
             raise ValueError(f"iteration budget must be a positive int, got {n!r}")
         self._iteration_budget = n
+        self._edits += 1
         return self
 
     # -- registration ---------------------------------------------------------------------
@@ -136,6 +140,7 @@ class Workflow:
         self._succ[bid] = []
         self._pred[bid] = []
         self._handlers[bid] = []
+        self._edits += 1
         return bid
 
     def _resolve(self, endpoint: Endpoint, role: str) -> BlockId:
@@ -171,6 +176,7 @@ class Workflow:
         self._check_no_path(dst, src)
         self._succ[src].append(dst)
         self._pred[dst].append(src)
+        self._edits += 1
         try:
             self._check_roles()
         except GraphInvalid:
@@ -193,6 +199,7 @@ class Workflow:
             return self
         self._check_no_path(dst, src)
         self._handlers[src].append(dst)
+        self._edits += 1
         try:
             self._check_roles()
         except GraphInvalid:
@@ -293,17 +300,22 @@ class Workflow:
         return self._succ[bid] + self._handlers[bid]
 
     def plan(self) -> Plan:
-        """Validate and snapshot the graph (policies are read now, not during the run)."""
+        """Validate and snapshot the graph (policies are read now, not during the run). The
+        snapshot is reused until the graph, a block, the traits or the source change."""
+        key = (self._edits, EDITS[0], dict(self.traits), self.source, self.source_hash)
+        if self._plan is not None and self._plan[0] == key:
+            return self._plan[1]
         if not self._blocks:
             raise GraphInvalid(f"workflow {self._id!r} has no blocks")
         self.validate()
         error_path = self._error_path()
-        core = frozenset(b for b in self._blocks if b not in error_path)
-        return Plan(
+        ids = {b: str(b) for b in self._blocks}  # one string per id, shared by every table
+        core = frozenset(ids[b] for b in self._blocks if b not in error_path)
+        plan = Plan(
             workflow_id=self._id,
             nodes={
-                str(bid): PlannedBlock(
-                    str(bid),
+                ids[bid]: PlannedBlock(
+                    ids[bid],
                     blk.block_type,
                     blk.config,
                     blk.policy,
@@ -311,17 +323,20 @@ class Workflow:
                 )
                 for bid, blk in self._blocks.items()
             },
-            succ={str(b): tuple(map(str, s)) for b, s in self._succ.items()},
-            pred={str(b): tuple(map(str, p)) for b, p in self._pred.items()},
-            handlers={str(b): tuple(map(str, h)) for b, h in self._handlers.items()},
-            core=frozenset(map(str, core)),
-            entries=tuple(str(b) for b in self._blocks if b in core and not self._pred[b]),
-            sinks=tuple(str(b) for b in self._blocks if b in core and not self._succ[b]),
+            succ={ids[b]: tuple(map(ids.__getitem__, s)) for b, s in self._succ.items()},
+            pred={ids[b]: tuple(map(ids.__getitem__, p)) for b, p in self._pred.items()},
+            handlers={ids[b]: tuple(map(ids.__getitem__, h)) for b, h in self._handlers.items()},
+            core=core,
+            entries=tuple(ids[b] for b in self._blocks if ids[b] in core and not self._pred[b]),
+            sinks=tuple(ids[b] for b in self._blocks if ids[b] in core and not self._succ[b]),
             iteration_budget=self._iteration_budget,
             traits=MappingProxyType(dict(self.traits)),
             source=self.source,
             source_hash=self.source_hash,
+            block_ids=MappingProxyType({id(b): ids[i] for i, b in self._blocks.items()}),
         )
+        self._plan = (key, plan)
+        return plan
 
     # -- running --------------------------------------------------------------------------
 

@@ -38,8 +38,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-import structlog
-
+from . import _logfields
 from .context import RunContext
 from .errors import (
     RUNTIME_PANIC,
@@ -304,7 +303,7 @@ async def execute_block(
                 trace_id=span.trace_id,
                 span_id=span.span_id,
             )
-            with structlog.contextvars.bound_contextvars(
+            with _logfields.bound(
                 block_id=actx.block_id,
                 attempt=attempt,
                 trace_id=actx.trace_id,

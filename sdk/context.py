@@ -14,8 +14,6 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
-from pydantic import SecretStr
-
 from .credentials import read_secret
 from .errors import ErrorEnvelope
 from .policy import Policy
@@ -23,6 +21,8 @@ from .services import Clock, Services
 from .settings import Settings
 
 if TYPE_CHECKING:
+    from pydantic import SecretStr
+
     from .run import RunView
 
 T = TypeVar("T")
@@ -64,11 +64,12 @@ class RunContext:
 
     def evolve(self, **changes: Any) -> RunContext:
         """A copy with some fields changed (the original is never modified)."""
+        if not changes.keys() <= _NAMES:
+            unknown = ", ".join(sorted(changes.keys() - _NAMES))
+            raise TypeError(f"RunContext has no field(s) {unknown}")
         new = object.__new__(RunContext)
-        for name in _FIELDS:
-            object.__setattr__(new, name, changes.pop(name, getattr(self, name)))
-        if changes:
-            raise TypeError(f"RunContext has no field(s) {', '.join(sorted(changes))}")
+        for name, slot in _SLOTS:  # the slots' own descriptors: no frozen-dataclass detour
+            slot.__set__(new, changes[name] if name in changes else slot.__get__(self))
         return new
 
     @property
@@ -107,3 +108,5 @@ class RunContext:
 
 
 _FIELDS = tuple(f.name for f in fields(RunContext))
+_NAMES = frozenset(_FIELDS)
+_SLOTS = tuple((name, getattr(RunContext, name)) for name in _FIELDS)

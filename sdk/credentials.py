@@ -26,12 +26,14 @@ import os
 import re
 import stat
 from pathlib import Path
-
-from pydantic import SecretStr
+from typing import TYPE_CHECKING
 
 from .errors import InsecureSecretsFile, SecretNotFound
 from .redaction import register_secret, register_url_credentials
 from .settings import ENV_PREFIX, Settings
+
+if TYPE_CHECKING:
+    from pydantic import SecretStr
 
 __all__ = ["SECRETS_FILE", "SECRET_ENV_PREFIX", "read_secret", "secret_env_name"]
 
@@ -67,6 +69,8 @@ def read_secret(settings: Settings, name: str) -> SecretStr:
     register_secret(raw)
     if "://" in raw:
         register_url_credentials(raw)
+    from pydantic import SecretStr  # (pydantic is imported when a secret is read)
+
     return SecretStr(raw)
 
 

@@ -7,8 +7,12 @@ A root run is durable when a run store is present (always, on the embedded defau
    workflow whose file changed since the run started (:class:`RunRefused`).
 2. The owner renews the lease with :meth:`RunStore.heartbeat`; losing it (another process
    took the run over after the lease expired) or a cancel request stops the run.
-3. Every block's terminal outcome is saved with :meth:`RunStore.save_checkpoint` before its
-   successors start; a continued run skips checkpointed blocks and feeds their outputs on.
+3. Every block's terminal outcome is saved with :meth:`RunStore.save_checkpoint`; a
+   continued run skips checkpointed blocks and feeds their outputs on. The checkpoint of a
+   block that writes (``PlannedBlock.writes``) is committed before its successors start,
+   and every earlier checkpoint before it starts (:meth:`RunStore.flush`). Checkpoints of
+   blocks that change nothing outside the run may be committed a little later
+   (``wait=False``): a crash can only make such a block run again.
 4. :meth:`RunStore.close_run` records where the pass ended and releases the lease.
 
 Modes: ``new`` (a fresh run), ``continue`` (the same attempt, after a pause or a crash:
@@ -109,7 +113,16 @@ class RunStore(Protocol):
 
     async def heartbeat(self, run_id: str, owner: str, lease_s: float) -> Heartbeat: ...
 
-    async def save_checkpoint(self, run_id: str, attempt: int, checkpoint: Checkpoint) -> None: ...
+    async def save_checkpoint(
+        self, run_id: str, attempt: int, checkpoint: Checkpoint, *, wait: bool = True
+    ) -> None:
+        """Record a checkpoint; committed when this returns, unless not ``wait``: then it is
+        committed within about 100 ms, and before any later ``flush`` returns."""
+        ...
+
+    async def flush(self) -> None:
+        """Return once every checkpoint saved so far is committed."""
+        ...
 
     async def load_checkpoints(self, run_id: str, attempt: int) -> list[Checkpoint]: ...
 

@@ -11,13 +11,14 @@ runs share it.
 
 from __future__ import annotations
 
-import asyncio
+import contextvars
 import inspect
 import time
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from random import getrandbits
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from .errors import ErrorEnvelope
@@ -34,6 +35,7 @@ __all__ = [
     "ChildRunner",
     "Clock",
     "FanOutItems",
+    "IdTracing",
     "ItemDispatcher",
     "IterationBudgetExceeded",
     "KillSwitches",
@@ -53,7 +55,24 @@ T = TypeVar("T")
 
 def utc_now_iso(now: datetime | None = None) -> str:
     """ISO 8601 UTC with milliseconds: the ``ts`` format of every event and envelope."""
-    return (now or datetime.now(UTC)).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    # Every event and block asks for the time: the text of the current second is made once.
+    global _second, _clock_second
+    if now is None:
+        stamp = time.time()
+        second = int(stamp)
+        if _second[0] != second:
+            _second = (second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second)))
+        return f"{_second[1]}.{int((stamp - second) * 1000):03d}Z"
+    if now.tzinfo is not UTC:
+        return now.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    key = now.replace(microsecond=0)
+    if _clock_second[0] != key:
+        _clock_second = (key, key.isoformat().replace("+00:00", ""))
+    return f"{_clock_second[1]}.{now.microsecond // 1000:03d}Z"
+
+
+_second: tuple[int, str] = (-1, "")
+_clock_second: tuple[datetime | None, str] = (None, "")
 
 
 class Clock(Protocol):
@@ -72,6 +91,8 @@ class SystemClock:
         return time.monotonic()
 
     async def sleep(self, seconds: float) -> None:
+        import asyncio  # (not at import: a plugin that never sleeps need not load it)
+
         await asyncio.sleep(seconds)
 
 
@@ -115,6 +136,46 @@ class NoopTracing:
     @contextmanager
     def span(self, name: str, attributes: Mapping[str, Any] | None = None) -> Iterator[Span]:
         yield self._span
+
+
+class _IdSpan:
+    """A span nothing records: its ids, for the log lines; the rest is ignored."""
+
+    __slots__ = ("_token", "span_id", "trace_id")
+
+    def __init__(self, trace_id: str | None, span_id: str) -> None:
+        self.trace_id, self.span_id = trace_id, span_id
+
+    def __enter__(self) -> _IdSpan:
+        self._token = _current.set(self)
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        _current.reset(self._token)
+
+    def set_attribute(self, key: str, value: Any) -> None:
+        return None
+
+    def add_event(self, name: str, attributes: Mapping[str, Any] | None = None) -> None:
+        return None
+
+    def record_error(self, envelope: ErrorEnvelope) -> None:
+        return None
+
+
+_current: contextvars.ContextVar[_IdSpan | None] = contextvars.ContextVar(
+    "orchestrator_blocks_id_span", default=None
+)
+
+
+class IdTracing:
+    """Tracing with no exporter: one trace id per root run (children inherit it), a fresh
+    span id per run and block execution, in the same formats as OpenTelemetry's."""
+
+    def span(self, name: str, attributes: Mapping[str, Any] | None = None) -> _IdSpan:
+        parent = _current.get()
+        trace_id = parent.trace_id if parent is not None else f"{getrandbits(128) or 1:032x}"
+        return _IdSpan(trace_id, f"{getrandbits(64) or 1:016x}")
 
 
 class IterationBudgetExceeded(Exception):

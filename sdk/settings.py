@@ -19,11 +19,12 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-from pydantic import SecretStr
+from typing import TYPE_CHECKING, Any
 
 from .redaction import register_secret, register_url_credentials
+
+if TYPE_CHECKING:
+    from pydantic import SecretStr
 
 __all__ = ["ENV_PREFIX", "Settings"]
 
@@ -89,6 +90,8 @@ class Settings:
             return None
         if "://" not in raw:
             register_secret(raw)
+        from pydantic import SecretStr  # (pydantic is imported when a secret is read)
+
         return SecretStr(raw)
 
     def section(self, name: str) -> Mapping[str, Any]:

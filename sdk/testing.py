@@ -47,6 +47,7 @@ from typing import Any
 import pytest
 import structlog
 
+from . import _logfields
 from ._executor import Outcome, execute_block
 from .context import RunContext
 from .family import Family, code_namespace
@@ -168,7 +169,7 @@ def make_context(
     captured = logs if logs is not None else CapturedLogs()
     logger = structlog.wrap_logger(
         structlog.ReturnLogger(),
-        processors=[structlog.contextvars.merge_contextvars, captured],
+        processors=[_logfields.merge_into, captured],
     )
     run_services = Services(
         settings=_settings(home, env),

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import orjson
 from sqlalchemy import Connection, Table, and_, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
@@ -27,6 +28,7 @@ from orchestrator_blocks.sdk.durable import (
     RunRecord,
     RunRefused,
 )
+from orchestrator_blocks.sdk.redaction import redact_value
 from orchestrator_blocks.sdk.services import utc_now_iso
 
 from .engine import StoreEngine
@@ -49,6 +51,20 @@ def _insert_ignoring(dialect: str, table: Table) -> Any:
     if dialect == "postgresql":
         return postgresql.insert(table).on_conflict_do_nothing(index_elements=keys)
     return None
+
+
+def _fast_json(value: Any) -> str | None:
+    """A checkpoint's output or error as JSON text, redacted like every column (one per
+    block: orjson, compact, keys sorted; ``json.dumps`` for what orjson refuses)."""
+    if value is None:
+        return None
+    try:
+        return orjson.dumps(redact_value(value), option=_JSON_OPTIONS).decode()
+    except (orjson.JSONEncodeError, TypeError):
+        return _json(value)
+
+
+_JSON_OPTIONS = orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS
 
 
 def _load(raw: str | None) -> Any:
@@ -132,7 +148,7 @@ class DurableRuns:
         self.workflows_dir = workflows_dir or Path("workflows")
         # The hot path (a checkpoint per block) executes a statement built once with bound
         # parameters: building one per call costs more than the write.
-        self._save_checkpoint = _insert_ignoring(engine.dialect, run_checkpoints)
+        self.checkpoint_statement = _insert_ignoring(engine.dialect, run_checkpoints)
 
     # -- the kernel's protocol (sdk.durable.RunStore), run in a worker thread ---------------
 
@@ -259,18 +275,23 @@ class DurableRuns:
 
         return self.engine.write(write, what=f"renew the lease of run {run_id}")
 
-    def save_checkpoint(self, run_id: str, attempt: int, checkpoint: Checkpoint) -> None:
-        values = {
+    @staticmethod
+    def checkpoint_values(run_id: str, attempt: int, checkpoint: Checkpoint) -> dict[str, Any]:
+        """The row of a checkpoint (its output and error as redacted JSON)."""
+        return {
             "run_id": run_id,
             "attempt": attempt,
             "block_key": checkpoint.key,
             "status": checkpoint.status,
-            "output_json": _json(checkpoint.output) if checkpoint.output is not None else None,
+            "output_json": _fast_json(checkpoint.output),
             "attempts": checkpoint.attempts,
-            "error_json": _json(checkpoint.error) if checkpoint.error is not None else None,
+            "error_json": _fast_json(checkpoint.error),
             "created_at": utc_now_iso(),
         }
-        stmt = self._save_checkpoint
+
+    def save_checkpoint(self, run_id: str, attempt: int, checkpoint: Checkpoint) -> None:
+        values = self.checkpoint_values(run_id, attempt, checkpoint)
+        stmt = self.checkpoint_statement
         self.engine.write(
             lambda conn: (
                 conn.execute(stmt, values)

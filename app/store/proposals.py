@@ -190,8 +190,29 @@ class OutboundLog:
     ) -> tuple[bool, SendRecord | None]:
         """Claim ``key`` before delivery: ``(True, None)`` when this caller may send, else
         ``(False, existing)``. A ``failed`` row (delivery refused) may be claimed again."""
-        t = outbound_email_log
-        values = {
+        values = self.claim_values(
+            key,
+            workflow_id=workflow_id,
+            run_id=run_id,
+            recipient=recipient,
+            message_id=message_id,
+            customer_id=customer_id,
+            related_workflow=related_workflow,
+        )
+        return self.engine.write(lambda conn: self.claim_in(conn, values), what=f"claim send {key}")
+
+    @staticmethod
+    def claim_values(
+        key: str,
+        *,
+        workflow_id: str,
+        run_id: str,
+        recipient: str,
+        message_id: str,
+        customer_id: str | None = None,
+        related_workflow: str | None = None,
+    ) -> dict[str, Any]:
+        return {
             "idempotency_key": key,
             "workflow_id": workflow_id,
             "related_workflow": related_workflow or workflow_id,
@@ -203,37 +224,44 @@ class OutboundLog:
             "created_at": utc_now_iso(),
         }
 
-        def write(conn: Connection) -> tuple[bool, SendRecord | None]:
-            if insert_ignore(conn, t, values, ["idempotency_key"]):
-                return True, None
-            retried = conn.execute(
-                update(t)
-                .where(and_(t.c.idempotency_key == key, t.c.status == "failed"))
-                .values(status="sending", workflow_run_id=run_id, error=None)
-            )
-            if retried.rowcount:
-                return True, None
-            row = conn.execute(select(t).where(t.c.idempotency_key == key)).mappings().one()
-            return False, SendRecord(
-                key,
-                row["status"],
-                row["recipient"],
-                row["message_id"],
-                row["workflow_run_id"],
-                row["error"],
-            )
-
-        return self.engine.write(write, what=f"claim send {key}")
+    @staticmethod
+    def claim_in(conn: Connection, values: dict[str, Any]) -> tuple[bool, SendRecord | None]:
+        """:meth:`begin`'s claim inside a transaction someone else commits."""
+        t = outbound_email_log
+        key, run_id = values["idempotency_key"], values["workflow_run_id"]
+        if insert_ignore(conn, t, values, ["idempotency_key"]):
+            return True, None
+        retried = conn.execute(
+            update(t)
+            .where(and_(t.c.idempotency_key == key, t.c.status == "failed"))
+            .values(status="sending", workflow_run_id=run_id, error=None)
+        )
+        if retried.rowcount:
+            return True, None
+        row = conn.execute(select(t).where(t.c.idempotency_key == key)).mappings().one()
+        return False, SendRecord(
+            key,
+            row["status"],
+            row["recipient"],
+            row["message_id"],
+            row["workflow_run_id"],
+            row["error"],
+        )
 
     def finish(self, key: str, status: str, *, error: str | None = None) -> None:
+        self.engine.write(
+            lambda conn: self.finish_in(conn, key, status, error),
+            what=f"record send {key} as {status}",
+        )
+
+    @staticmethod
+    def finish_in(conn: Connection, key: str, status: str, error: str | None) -> None:
+        """:meth:`finish` inside a transaction someone else commits."""
         t = outbound_email_log
         values: dict[str, Any] = {"status": status, "error": _text(error)}
         if status == "sent":
             values["sent_at"] = utc_now_iso()
-        self.engine.write(
-            lambda conn: conn.execute(update(t).where(t.c.idempotency_key == key).values(**values)),
-            what=f"record send {key} as {status}",
-        )
+        conn.execute(update(t).where(t.c.idempotency_key == key).values(**values))
 
     def mark_unknown(self, run_id: str) -> list[str]:
         """Sends of ``run_id`` still ``sending`` (their process died mid-delivery) become

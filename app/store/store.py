@@ -21,6 +21,7 @@ from sqlalchemy import Connection, text
 from orchestrator_blocks.sdk import Settings, SqlError
 from orchestrator_blocks.sdk.durable import Checkpoint, Heartbeat, RunClaim, RunRecord
 from orchestrator_blocks.sdk.redaction import register_url_credentials
+from orchestrator_blocks.sdk.services import utc_now_iso
 from orchestrator_blocks.sdk.sql import statement_writes
 
 from ..config import app_config
@@ -29,6 +30,7 @@ from .engine import StoreEngine, classify, normalize_url, redact_url
 from .items import FanOutRows
 from .proposals import OutboundLog, Proposal, Proposals, SendRecord
 from .records import EventRecord, KillSwitches, Ledger, RunLog, VerifyCheck, VerifyChecks
+from .writer import Writer
 
 __all__ = [
     "Databases",
@@ -57,6 +59,7 @@ class Store:
 
     def __init__(self, url: str) -> None:
         self.engine = StoreEngine(url)
+        self.writer = Writer(self.engine)
         self.durable = DurableRuns(self.engine)
         self.items = FanOutRows(self.engine)
         self.runs = RunLog(self.engine)
@@ -84,10 +87,23 @@ class Store:
     async def heartbeat(self, run_id: str, owner: str, lease_s: float) -> Heartbeat:
         return await asyncio.to_thread(self.durable.heartbeat, run_id, owner, lease_s)
 
-    async def save_checkpoint(self, run_id: str, attempt: int, checkpoint: Checkpoint) -> None:
-        await asyncio.to_thread(self.durable.save_checkpoint, run_id, attempt, checkpoint)
+    async def save_checkpoint(
+        self, run_id: str, attempt: int, checkpoint: Checkpoint, *, wait: bool = True
+    ) -> None:
+        statement = self.durable.checkpoint_statement
+        if statement is None:  # a dialect without ON CONFLICT DO NOTHING: the slow path
+            await asyncio.to_thread(self.durable.save_checkpoint, run_id, attempt, checkpoint)
+            return
+        values = self.durable.checkpoint_values(run_id, attempt, checkpoint)
+        committed = self.writer.submit(statement, values, wait=wait)
+        if committed is not None:
+            await committed
+
+    async def flush(self) -> None:
+        await self.writer.flush()
 
     async def load_checkpoints(self, run_id: str, attempt: int) -> list[Checkpoint]:
+        await self.writer.flush()
         return await asyncio.to_thread(self.durable.load_checkpoints, run_id, attempt)
 
     async def close_run(
@@ -99,6 +115,7 @@ class Store:
         waiting_on: Mapping[str, Any],
         error: Mapping[str, Any] | None,
     ) -> None:
+        await self.writer.flush()
         await asyncio.to_thread(
             lambda: self.durable.close_run(
                 run_id, owner, status, waiting_on=waiting_on, error=error
@@ -136,6 +153,7 @@ def forget_stores() -> None:
     """Dispose every cached store (tests that delete their database files)."""
     with _lock:
         for store in _stores.values():
+            store.writer.drain()
             store.engine.dispose()
         _stores.clear()
 
@@ -218,21 +236,23 @@ class SendLog:
         customer_id: str | None = None,
         related_workflow: str | None = None,
     ) -> tuple[bool, dict[str, Any] | None]:
-        ok, existing = await asyncio.to_thread(
-            lambda: self._store.outbound.begin(
-                key,
-                workflow_id=workflow_id,
-                run_id=run_id,
-                recipient=recipient,
-                message_id=message_id,
-                customer_id=customer_id,
-                related_workflow=related_workflow,
-            )
+        values = OutboundLog.claim_values(
+            key,
+            workflow_id=workflow_id,
+            run_id=run_id,
+            recipient=recipient,
+            message_id=message_id,
+            customer_id=customer_id,
+            related_workflow=related_workflow,
+        )
+        # Committed (with other sends' claims and finishes) before the message is sent.
+        ok, existing = await self._store.writer.call(
+            lambda conn: OutboundLog.claim_in(conn, values)
         )
         return ok, (existing.__dict__ if existing is not None else None)
 
     async def finish(self, key: str, status: str, *, error: str | None = None) -> None:
-        await asyncio.to_thread(lambda: self._store.outbound.finish(key, status, error=error))
+        await self._store.writer.call(lambda conn: OutboundLog.finish_in(conn, key, status, error))
 
 
 class ItemLog:
@@ -240,6 +260,7 @@ class ItemLog:
 
     def __init__(self, store: Store) -> None:
         self._rows = store.items
+        self._writer = store.writer
 
     async def open(
         self, run_id: str, block_id: str, run_attempt: int, keys: Sequence[str]
@@ -258,11 +279,18 @@ class ItemLog:
         attempts: int = 1,
         code: str | None = None,
     ) -> None:
-        await asyncio.to_thread(
-            lambda: self._rows.finish_item(
-                run_id, block_id, key, status, attempts=attempts, code=code
-            )
-        )
+        # One row per item, committed with the other items finishing at the same time:
+        # FanOutRows.finish_item's statement and parameters, through the group commit.
+        params = {
+            "p_run": run_id,
+            "p_block": block_id,
+            "p_key": key,
+            "p_status": status,
+            "p_attempts": attempts,
+            "p_code": code,
+            "p_at": utc_now_iso(),
+        }
+        await self._writer.submit(self._rows._finish_item, params)
 
     async def close(self, run_id: str, block_id: str) -> dict[str, int]:
         return await asyncio.to_thread(self._rows.close_items, run_id, block_id)

@@ -24,12 +24,13 @@ from orchestrator_blocks.sdk.services import Tracing, utc_now_iso
 from .events import (
     CORRELATION_FIELDS,
     EventSink,
+    emit,
     get_logger,
     installed_sinks,
     redact,
     sinks_installed,
 )
-from .jsonl import DEFAULT_MAX_BYTES, JsonLinesSink, read_events
+from .jsonl import DEFAULT_MAX_BYTES, JsonLinesSink, encode_event, flush_sinks, read_events
 from .tracing import build_tracing, otel_config, stderr_warning
 
 __all__ = [
@@ -37,7 +38,10 @@ __all__ = [
     "EventSink",
     "JsonLinesSink",
     "Telemetry",
+    "emit",
+    "encode_event",
     "flush_all",
+    "flush_sinks",
     "get_logger",
     "installed_sinks",
     "read_events",

@@ -2,7 +2,8 @@
 
 One logger serves the whole process; it is built lazily and never touches structlog's
 global configuration (a host application's own structlog setup is left alone). Context
-comes from structlog contextvars bound by the runtime and the executor; where an event goes
+comes from the fields the runtime and the executor bind (``sdk._logfields``) and from
+structlog contextvars a plugin binds; where an event goes
 comes from a contextvar too: each run installs its sinks (its in-memory event list, the
 JSON-lines file) for the duration of its task, so concurrent runs never mix their events
 and a child run's events also reach its parent's collectors.
@@ -11,36 +12,23 @@ and a child run's events also reach its parent's collectors.
 from __future__ import annotations
 
 import contextvars
-from collections.abc import Callable, Iterator, MutableMapping
-from contextlib import contextmanager
+from collections.abc import Callable, MutableMapping
 from typing import Any
 
 import structlog
 
-from orchestrator_blocks.sdk.redaction import redact_event, redact_value
-from orchestrator_blocks.sdk.services import utc_now_iso
+from orchestrator_blocks.sdk._logfields import CORRELATION_FIELDS, shape
+from orchestrator_blocks.sdk.redaction import redact_value
 
 __all__ = [
     "CORRELATION_FIELDS",
     "EventSink",
+    "emit",
     "get_logger",
     "installed_sinks",
     "redact",
     "sinks_installed",
 ]
-
-CORRELATION_FIELDS = (
-    "workflow_id",
-    "run_id",
-    "block_id",
-    "attempt",
-    "origin",
-    "domain",
-    "code",
-    "trace_id",
-    "span_id",
-    "ts",
-)
 
 EventSink = Callable[[dict[str, Any]], None]
 
@@ -51,29 +39,13 @@ _sinks: contextvars.ContextVar[tuple[EventSink, ...]] = contextvars.ContextVar(
 redact = redact_value
 
 
-def _enrich(_logger: Any, method: str, event_dict: MutableMapping[str, Any]) -> Any:
-    """Add ``ts`` and ``level``; pass every other value through the SDK's redactor.
-
-    Every string (the event name, messages, exception texts included) is scrubbed of
-    registered secret values and URL credentials; values under secret-looking keys are
-    masked whole; containers and other objects are walked. Numbers pass untouched.
-    """
-    if "ts" not in event_dict:
-        event_dict["ts"] = utc_now_iso()
-    event_dict["level"] = "warning" if method == "warn" else method
-    return redact_event(event_dict)
-
-
-def _dispatch(_logger: Any, _method: str, event_dict: MutableMapping[str, Any]) -> Any:
-    # A stable key order makes the JSON lines readable: what, when, who, then the rest.
-    event = {"event": event_dict.get("event"), "level": event_dict.get("level")}
-    get = event_dict.get
-    for name in CORRELATION_FIELDS:
-        event[name] = get(name)
-    event.update(event_dict)
+def _emit(_logger: Any, method: str, event_dict: MutableMapping[str, Any]) -> Any:
+    """The whole pipeline in one step: shape the event (``sdk._logfields.shape``: bound
+    fields, ``ts``, ``level``, redaction, key order), then hand it to every sink."""
+    event = shape(method, event_dict)
     for sink in _sinks.get():
         sink(event)
-    return event_dict
+    return event["event"]  # what structlog hands its ``ReturnLogger``: the cheapest value
 
 
 _logger: Any = None
@@ -85,21 +57,29 @@ def get_logger() -> Any:
     if _logger is None:
         _logger = structlog.wrap_logger(
             structlog.ReturnLogger(),
-            processors=[structlog.contextvars.merge_contextvars, _enrich, _dispatch],
+            processors=[_emit],
             wrapper_class=structlog.make_filtering_bound_logger(0),
-            cache_logger_on_first_use=True,
-        )
+        ).bind()  # the bound logger itself, not a lazy proxy resolving it on every call
     return _logger
 
 
-@contextmanager
-def sinks_installed(*sinks: EventSink) -> Iterator[None]:
+class sinks_installed:
     """Send every event emitted in this context (and tasks it starts) to ``sinks`` too."""
-    token = _sinks.set(_sinks.get() + sinks)
-    try:
-        yield
-    finally:
-        _sinks.reset(token)
+
+    def __init__(self, *sinks: EventSink) -> None:
+        self._sinks = sinks
+
+    def __enter__(self) -> None:
+        self._token = _sinks.set(_sinks.get() + self._sinks)
+
+    def __exit__(self, *_exc: object) -> None:
+        _sinks.reset(self._token)
+
+
+def emit(level: str, event: str, **fields: Any) -> None:
+    """Log ``event`` straight into the pipeline (the runtime's own events: no structlog
+    wrapper on the way, the same event out)."""
+    _emit(None, level, {"event": event, **fields})
 
 
 def installed_sinks() -> tuple[EventSink, ...]:

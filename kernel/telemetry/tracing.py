@@ -5,11 +5,11 @@
   nests under the attempt that started it, so a run with its children is one trace.
 * A host application that configured its own global ``TracerProvider`` keeps it: spans go
   there. Otherwise the kernel builds a private provider (the global one is left alone, so
-  a host can still configure it later), always recording spans so log lines carry real
-  ``trace_id`` / ``span_id``, and exporting over OTLP only when the standard ``OTEL_*``
+  a host can still configure it later) exporting over OTLP when the standard ``OTEL_*``
   variables ask for it (``OTEL_EXPORTER_OTLP[_TRACES]_ENDPOINT``, ``..._PROTOCOL`` as
   ``http/protobuf`` (default) or ``grpc``, ``OTEL_SERVICE_NAME``, ``OTEL_SDK_DISABLED``,
-  ``OTEL_TRACES_EXPORTER=none``).
+  ``OTEL_TRACES_EXPORTER=none``). With no exporter nothing would ever read a span, so none
+  is built: the SDK's ``IdTracing`` only gives log lines real ``trace_id`` / ``span_id``.
 * Export runs in the batch processor's thread, never on the run's path. A collector that is
   down, slow or refusing costs a run nothing: the first failure prints one warning (stderr
   and the JSON log), later batches are dropped for a while instead of retried, and the
@@ -27,13 +27,11 @@ import os
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from orchestrator_blocks.sdk import ErrorEnvelope
-from orchestrator_blocks.sdk.redaction import redact_text, redact_value, scrub
-from orchestrator_blocks.sdk.services import NoopTracing, Span, Tracing
+from orchestrator_blocks.sdk.otel_tracing import OtelTracing
+from orchestrator_blocks.sdk.services import IdTracing, NoopTracing, Tracing
 
 __all__ = ["OtelTracing", "build_tracing", "otel_config", "shutdown_all"]
 
@@ -56,72 +54,6 @@ def otel_config(env: Mapping[str, str] | None = None) -> tuple[tuple[str, str], 
     """The ``OTEL_*`` settings that shape tracing (part of the telemetry cache key)."""
     env = os.environ if env is None else env
     return tuple(sorted((k, v) for k, v in env.items() if k.startswith("OTEL_")))
-
-
-def _to_attr(value: Any, key: str = "") -> Any:
-    if value is None:
-        return ""
-    value = redact_value(value, key)
-    if isinstance(value, str | bool | int | float):
-        return value
-    return scrub(redact_text(str(value)))
-
-
-def _attrs(attributes: Mapping[str, Any] | None) -> dict[str, Any]:
-    return {k: _to_attr(v, k) for k, v in (attributes or {}).items()}
-
-
-class _OtelSpan:
-    __slots__ = ("_span", "span_id", "trace_id")
-
-    def __init__(self, span: Any) -> None:
-        self._span = span
-        ctx = span.get_span_context()
-        if ctx.is_valid:
-            self.trace_id: str | None = format(ctx.trace_id, "032x")
-            self.span_id: str | None = format(ctx.span_id, "016x")
-        else:
-            self.trace_id = self.span_id = None
-
-    def set_attribute(self, key: str, value: Any) -> None:
-        self._span.set_attribute(key, _to_attr(value, key))
-
-    def add_event(self, name: str, attributes: Mapping[str, Any] | None = None) -> None:
-        self._span.add_event(_to_attr(name), _attrs(attributes))
-
-    def record_error(self, envelope: ErrorEnvelope) -> None:
-        from opentelemetry.trace import Status, StatusCode
-
-        status = _to_attr(f"{envelope.code}: {envelope.message}")
-        self._span.set_status(Status(StatusCode.ERROR, status))
-        self._span.set_attribute("error.code", envelope.code)
-        self._span.set_attribute("error.origin", str(envelope.origin))
-        self._span.set_attribute("error.domain", envelope.domain or "")
-        self._span.set_attribute("error.retry_disposition", str(envelope.retry_disposition))
-        self._span.set_attribute("error.attempt", envelope.attempt)
-
-
-class OtelTracing:
-    """The SDK's ``Tracing`` service backed by an OpenTelemetry tracer."""
-
-    def __init__(self, tracer: Any, provider: Any = None) -> None:
-        self._tracer = tracer
-        self.provider = provider
-
-    @contextmanager
-    def span(self, name: str, attributes: Mapping[str, Any] | None = None) -> Iterator[Span]:
-        with self._tracer.start_as_current_span(
-            _to_attr(name),
-            attributes=_attrs(attributes),
-            record_exception=False,
-            set_status_on_exception=False,
-        ) as span:
-            yield _OtelSpan(span)
-
-    def force_flush(self, timeout_ms: int = 5_000) -> bool:
-        if self.provider is None:
-            return True
-        return bool(self.provider.force_flush(timeout_ms))
 
 
 class _GuardedExporter:
@@ -242,30 +174,31 @@ def build_tracing(warn: Callable[[str], None], env: Mapping[str, str] | None = N
     env = os.environ if env is None else env
     if env.get("OTEL_SDK_DISABLED", "").strip().lower() in _TRUE:
         return NoopTracing()
-    from opentelemetry import trace
-    from opentelemetry.sdk.resources import Resource
-    from opentelemetry.sdk.trace import TracerProvider
+    if "opentelemetry.trace" in sys.modules:  # else no host has configured a provider
+        from opentelemetry import trace
+        from opentelemetry.sdk.trace import TracerProvider
 
-    configured = trace.get_tracer_provider()
-    if isinstance(configured, TracerProvider):
-        return OtelTracing(configured.get_tracer("orchestrator_blocks"))
-    attributes = {} if env.get("OTEL_SERVICE_NAME") else {"service.name": "orchestrator-blocks"}
-    provider = TracerProvider(resource=Resource.create(attributes), shutdown_on_exit=False)
+        configured = trace.get_tracer_provider()
+        if isinstance(configured, TracerProvider):
+            return OtelTracing(configured.get_tracer("orchestrator_blocks"))
     try:
         found = _exporter(env)
     except ValueError as exc:
         warn(str(exc))
         found = None
-    if found is not None:
-        from opentelemetry.sdk.trace.export import BatchSpanProcessor
+    if found is None:
+        return IdTracing()
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
-        exporter, endpoint = found
-        for name in _QUIET_LOGGERS:
-            logging.getLogger(name).setLevel(logging.CRITICAL)
-        guarded = _GuardedExporter(exporter, endpoint, warn)
-        provider.add_span_processor(BatchSpanProcessor(guarded))  # type: ignore[arg-type]
-    else:
-        guarded = None
+    attributes = {} if env.get("OTEL_SERVICE_NAME") else {"service.name": "orchestrator-blocks"}
+    provider = TracerProvider(resource=Resource.create(attributes), shutdown_on_exit=False)
+    exporter, endpoint = found
+    for name in _QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(logging.CRITICAL)
+    guarded = _GuardedExporter(exporter, endpoint, warn)
+    provider.add_span_processor(BatchSpanProcessor(guarded))  # type: ignore[arg-type]
     with _providers_lock:
         _providers.append((provider, guarded))
         if not _atexit_registered:

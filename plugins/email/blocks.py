@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -11,12 +12,14 @@ from orchestrator_blocks.sdk.errors import STATE_STORE_WRITE_FAILED
 from .codes import (
     DEFAULT_SENDER,
     FAMILY,
+    PERMANENT,
     SMTP_FROM_SETTING,
+    SMTP_POOL_SETTING,
     SMTP_URL_SETTING,
     UNKNOWN_OUTCOME,
 )
 from .message import Outgoing, check_config, compose
-from .transport import parse_smtp_url, send_smtp, write_outbox
+from .transport import SmtpPool, parse_smtp_url, write_outbox
 
 __all__ = ["BLOCK_TYPES", "send_email"]
 
@@ -190,8 +193,8 @@ async def _deliver(ctx: sdk.RunContext, outgoing: Outgoing, now: Any) -> sdk.Val
         path = write_outbox(settings.outbox_dir, outgoing, now)
         result.update(transport="outbox", path=str(path))
     else:
-        target = parse_smtp_url(smtp_url.get_secret_value())
-        refused = await send_smtp(target, outgoing)
+        url = smtp_url.get_secret_value()
+        refused = await _pool(ctx, url).send(outgoing)
         result["transport"] = "smtp"
         if refused:
             result["refused"] = refused
@@ -207,6 +210,21 @@ async def _deliver(ctx: sdk.RunContext, outgoing: Outgoing, now: Any) -> sdk.Val
         message_id=outgoing.message_id,
     )
     return sdk.Json(result)
+
+
+def _pool(ctx: sdk.RunContext, url: str) -> SmtpPool:
+    """The run's open sessions to this server (created on the first send, closed with the
+    run): the items of a fan-out reuse them instead of connecting once per message."""
+    target = parse_smtp_url(url)
+    raw = ctx.settings.get(SMTP_POOL_SETTING) or "16"
+    if not raw.isdigit() or int(raw) < 1:
+        raise sdk.BlockError(
+            PERMANENT,
+            f"ORCHESTRATOR_BLOCKS_{SMTP_POOL_SETTING} must be a whole number >= 1, got {raw!r}",
+            details={"transport": "smtp"},
+        )
+    key = "email.smtp_pool:" + hashlib.sha256(url.encode()).hexdigest()[:16]
+    return ctx.services.resource(key, lambda: SmtpPool(target, int(raw)), SmtpPool.aclose)
 
 
 BLOCK_TYPES = (send_email,)

@@ -43,6 +43,7 @@ __all__ = [
     "INVALID_REQUEST",
     "PERMANENT",
     "SMTP_FROM_SETTING",
+    "SMTP_POOL_SETTING",
     "SMTP_URL_ENV",
     "SMTP_URL_SETTING",
     "TIMEOUT",
@@ -66,6 +67,9 @@ SMTP_URL_ENV = "ORCHESTRATOR_BLOCKS_SMTP_URL"
 SMTP_FROM_SETTING = "SMTP_FROM"
 """``ORCHESTRATOR_BLOCKS_SMTP_FROM`` (or ``smtp_from:`` in the config file): the default sender."""
 SMTP_URL_SETTING = "SMTP_URL"
+SMTP_POOL_SETTING = "SMTP_POOL_SIZE"
+"""SMTP sessions one run keeps open to its server at most (default 16; a fan-out's items
+share them, so at most ``min(concurrency, SMTP_POOL_SIZE)`` are open)."""
 """``ORCHESTRATOR_BLOCKS_SMTP_URL``: ``smtp://user:pass@host:port`` (none: write .eml files)."""
 DEFAULT_SENDER = "orchestrator-blocks@localhost"
 

@@ -28,6 +28,7 @@ the same way). CR or LF in any header value is refused outright: that is header 
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import mimetypes
@@ -35,7 +36,9 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from email.headerregistry import BaseHeader, HeaderRegistry
 from email.message import EmailMessage
+from email.policy import default as default_policy
 from email.utils import format_datetime, formataddr, getaddresses, make_msgid
 from pathlib import Path
 from typing import Any
@@ -90,6 +93,24 @@ _RESERVED_HEADERS = frozenset(
 )
 _HEADER_NAME = re.compile(r"^[!-9;-~]+$")  # printable ASCII except ':' (RFC 5322 ftext)
 _LINE_BREAKS = ("\r", "\n", "\0")
+
+
+class _SharedHeaders(HeaderRegistry):
+    """The standard header registry, remembering what it parsed: a fan-out's messages
+    repeat most headers (From, Subject, MIME-Version, Content-Type...), and parsing a
+    header is most of the cost of composing a message. Parsed headers are immutable."""
+
+    def __call__(self, name: str, value: Any) -> BaseHeader:
+        if isinstance(value, str):
+            return self._parsed(name, value)
+        return super().__call__(name, value)
+
+    @functools.lru_cache(maxsize=4096)  # noqa: B019 - one registry for the process
+    def _parsed(self, name: str, value: str) -> BaseHeader:
+        return super().__call__(name, value)
+
+
+_POLICY = default_policy.clone(header_factory=_SharedHeaders())
 
 
 @dataclass(frozen=True, slots=True)
@@ -347,7 +368,7 @@ def compose(
     message_id = _message_id(config, env, sender[1].rpartition("@")[2])
     attachments = _attachments(_pick(config, env, "attachments"), files_root)
 
-    msg = EmailMessage()
+    msg = EmailMessage(policy=_POLICY)
     try:
         msg["From"] = formataddr(sender)
         msg["To"] = ", ".join(formataddr(a) for a in to)

@@ -21,6 +21,7 @@ log line: :class:`SmtpTarget` hides it from ``repr`` and every message is scrubb
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import errno
 import os
@@ -42,6 +43,7 @@ from .codes import AUTH_FAILED, PERMANENT, SMTP_URL_ENV, TIMEOUT, TRANSIENT, UNK
 from .message import Outgoing
 
 __all__ = [
+    "SmtpPool",
     "SmtpTarget",
     "classify_smtp_error",
     "parse_smtp_url",
@@ -271,15 +273,23 @@ def _unknown(target: SmtpTarget, exc: BaseException) -> sdk.BlockError:
     )
 
 
-async def send_smtp(target: SmtpTarget, outgoing: Outgoing) -> dict[str, str]:
-    """Deliver ``outgoing``; returns the recipients the server refused (others got it).
+async def _transact(smtp: _TrackedSMTP, target: SmtpTarget, outgoing: Outgoing) -> Any:
+    """One message on an open session (MAIL, RCPT, DATA); a timeout or a lost connection
+    after DATA was sent is ``email.unknown_outcome``."""
+    smtp.data_sent = False
+    try:
+        refused, _ = await smtp.send_message(
+            outgoing.message, sender=outgoing.sender, recipients=outgoing.recipients
+        )
+    except _AMBIGUOUS as exc:
+        if smtp.data_sent:
+            raise _unknown(target, exc) from None
+        raise
+    return refused
 
-    The connection is closed on every path, including cancellation by the block timeout,
-    so a slow server never keeps a socket open past the attempt. A timeout or a lost
-    connection after the DATA command was sent is ``email.unknown_outcome`` (never
-    retried): the server may have accepted the message before its answer was lost.
-    """
-    smtp = _TrackedSMTP(
+
+def _session(target: SmtpTarget) -> _TrackedSMTP:
+    return _TrackedSMTP(
         hostname=target.host,
         port=target.port,
         username=target.username,
@@ -289,17 +299,79 @@ async def send_smtp(target: SmtpTarget, outgoing: Outgoing) -> dict[str, str]:
         timeout=target.timeout,
         cert_bundle=target.cafile,
     )
+
+
+def _closed_by_server(exc: BaseException) -> bool:
+    """An idle session the server has dropped meanwhile (nothing of this message was sent)."""
+    if isinstance(exc, aiosmtplib.SMTPResponseException):
+        return exc.code == 421  # "service closing transmission channel"
+    return isinstance(exc, aiosmtplib.SMTPServerDisconnected | ConnectionError)
+
+
+class SmtpPool:
+    """SMTP sessions to one server, kept open across the sends of one run (a fan-out's items
+    share them): at most ``size`` at once, each connected (TLS, STARTTLS, AUTH) once.
+
+    A session goes back to the pool only after a message went through on it; after any
+    failure (or a cancelled attempt) it is closed, and the next send opens a new one. An
+    idle session the server closed meanwhile is replaced once, before anything of the
+    message was sent. The ``unknown_outcome`` rule is :func:`send_smtp`'s.
+    """
+
+    def __init__(self, target: SmtpTarget, size: int) -> None:
+        self.target = target
+        self._idle: list[_TrackedSMTP] = []
+        self._slots = asyncio.Semaphore(size)
+
+    async def send(self, outgoing: Outgoing) -> dict[str, str]:
+        """Deliver ``outgoing``; returns the recipients the server refused."""
+        async with self._slots:
+            smtp = self._idle.pop() if self._idle else None
+            delivered = False
+            try:
+                with smtp_errors(self.target):
+                    if smtp is not None:
+                        try:
+                            refused = await _transact(smtp, self.target, outgoing)
+                        except Exception as exc:
+                            if smtp.data_sent or not _closed_by_server(exc):
+                                raise
+                            smtp.close()  # reconnect: this message never left
+                            smtp = None
+                    if smtp is None:
+                        smtp = _session(self.target)
+                        await smtp.connect()
+                        refused = await _transact(smtp, self.target, outgoing)
+                delivered = True
+            finally:
+                if delivered and smtp is not None:
+                    self._idle.append(smtp)
+                elif smtp is not None:
+                    smtp.close()
+        return {addr: f"{r.code} {r.message}" for addr, r in refused.items()}
+
+    async def aclose(self) -> None:
+        """Say goodbye to every idle session (bounded), then close them."""
+        idle, self._idle = self._idle, []
+        for smtp in idle:
+            with contextlib.suppress(aiosmtplib.SMTPException, OSError, asyncio.TimeoutError):
+                await smtp.quit(timeout=min(self.target.timeout, _QUIT_TIMEOUT_S))
+            smtp.close()
+
+
+async def send_smtp(target: SmtpTarget, outgoing: Outgoing) -> dict[str, str]:
+    """Deliver ``outgoing``; returns the recipients the server refused (others got it).
+
+    The connection is closed on every path, including cancellation by the block timeout,
+    so a slow server never keeps a socket open past the attempt. A timeout or a lost
+    connection after the DATA command was sent is ``email.unknown_outcome`` (never
+    retried): the server may have accepted the message before its answer was lost.
+    """
+    smtp = _session(target)
     try:
         with smtp_errors(target):
             await smtp.connect()
-            try:
-                refused, _ = await smtp.send_message(
-                    outgoing.message, sender=outgoing.sender, recipients=outgoing.recipients
-                )
-            except _AMBIGUOUS as exc:
-                if smtp.data_sent:
-                    raise _unknown(target, exc) from None
-                raise
+            refused = await _transact(smtp, target, outgoing)
         with contextlib.suppress(aiosmtplib.SMTPException, OSError):
             await smtp.quit(timeout=min(target.timeout, _QUIT_TIMEOUT_S))
     finally:

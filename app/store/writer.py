@@ -1,0 +1,175 @@
+"""Group commit: the store's hot-path writes, many to a transaction, off the event loop.
+
+A checkpoint per block and a row per fan-out item were one transaction each, run in a worker
+thread: the thread hop and the commit cost far more than a small block. The writer is one
+thread per engine draining a queue: every write waiting when it wakes goes into one
+transaction (consecutive writes of one statement as a single ``executemany``), and every
+caller that waits is answered once that transaction committed, so ``await`` still means
+"committed". A write nobody waits for (``wait=False``: the checkpoint of a block that changes
+nothing outside the run) lingers at most :data:`LINGER_S` for company; :meth:`Writer.flush`
+returns once everything submitted before it committed. A batch that fails is retried one
+write at a time, so a bad row fails only its own caller; a failed write nobody waited for is
+raised by the next write or flush that waits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import threading
+import weakref
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from sqlalchemy import Connection
+
+from orchestrator_blocks.sdk import StateStoreError
+
+from .engine import StoreEngine
+
+__all__ = ["LINGER_S", "Writer"]
+
+T = TypeVar("T")
+
+LINGER_S = 0.05
+"""How long a write nobody waits for may wait for others to share its transaction."""
+
+_writers: weakref.WeakSet[Writer] = weakref.WeakSet()
+
+
+_CALL = object()
+"""The statement of a job that is a function of the connection (its result is awaited)."""
+
+
+@dataclass(slots=True)
+class _Job:
+    statement: Any  # None: a flush marker; _CALL: ``params`` is a function of the connection
+    params: Any
+    future: asyncio.Future[Any] | None
+    loop: asyncio.AbstractEventLoop | None
+    result: Any = None
+
+
+class Writer:
+    """The group-commit writer of one engine (its thread starts on the first write)."""
+
+    def __init__(self, engine: StoreEngine) -> None:
+        self.engine = engine
+        self._jobs: list[_Job] = []
+        self._waiting = 0
+        self._busy = False
+        self._cond = threading.Condition()
+        self._thread: threading.Thread | None = None
+        self._failed: StateStoreError | None = None
+        _writers.add(self)
+
+    def submit(self, statement: Any, params: dict[str, Any], *, wait: bool = True) -> Any:
+        """Queue one execution of ``statement``; an awaitable that resolves once it is
+        committed when ``wait``, else ``None`` (see the module docstring)."""
+        return self._queue(statement, params, wait)
+
+    def flush(self) -> Any:
+        """An awaitable that resolves once every write submitted before it is committed."""
+        return self._queue(None, None, True)
+
+    def call(self, fn: Callable[[Connection], T]) -> Awaitable[T]:
+        """Run ``fn(connection)`` in the next transaction; awaitable: its result, once that
+        transaction committed (a claim that must be on disk before the send it guards)."""
+        future: Awaitable[T] = self._queue(_CALL, fn, True)
+        return future
+
+    def drain(self, timeout: float = 5.0) -> None:
+        """Block until the queue is empty (at exit, and before an engine is disposed)."""
+        with self._cond:
+            self._cond.wait_for(lambda: not self._jobs and not self._busy, timeout)
+
+    def _queue(self, statement: Any, params: Any, wait: bool) -> Any:
+        loop = asyncio.get_running_loop() if wait else None
+        future = loop.create_future() if loop is not None else None
+        with self._cond:
+            self._jobs.append(_Job(statement, params, future, loop))
+            if wait:
+                self._waiting += 1
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="store-writer", daemon=True)
+                self._thread.start()
+            # Wake the writer for a first job or a first waiter; else it is on its way.
+            if len(self._jobs) == 1 or (wait and self._waiting == 1):
+                self._cond.notify_all()
+        return future
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                self._cond.wait_for(lambda: self._jobs)
+                self._cond.wait_for(lambda: self._waiting, LINGER_S)
+                batch, self._jobs, self._waiting = self._jobs, [], 0
+                self._busy = True
+            try:
+                self._commit(batch)
+            finally:
+                with self._cond:
+                    self._busy = False
+                    self._cond.notify_all()
+
+    def _commit(self, batch: list[_Job]) -> None:
+        writes = [job for job in batch if job.statement is not None]
+        error: StateStoreError | None = None
+        if writes:
+            try:
+                self.engine.write(lambda conn: _execute(conn, writes), what=_what(writes))
+            except StateStoreError as exc:
+                if len(writes) > 1:
+                    for job in batch:
+                        self._commit([job])
+                    return
+                error = exc
+        if error is not None and all(job.future is None for job in batch):
+            self._failed = error  # nobody waits: the next caller that waits hears of it
+        elif error is None and self._failed is not None and any(j.future for j in batch):
+            error, self._failed = self._failed, None
+        by_loop: dict[asyncio.AbstractEventLoop, list[_Job]] = {}
+        for job in batch:
+            if job.future is not None and job.loop is not None:
+                by_loop.setdefault(job.loop, []).append(job)
+        for loop, jobs in by_loop.items():
+            try:
+                loop.call_soon_threadsafe(_settle, jobs, error)
+            except RuntimeError:  # the loop closed: nobody waits any more
+                continue
+
+
+def _execute(conn: Connection, writes: list[_Job]) -> None:
+    start = 0
+    while start < len(writes):
+        statement, end = writes[start].statement, start + 1
+        if statement is _CALL:
+            writes[start].result = writes[start].params(conn)
+            start = end
+            continue
+        while end < len(writes) and writes[end].statement is statement:
+            end += 1
+        conn.execute(statement, [job.params for job in writes[start:end]])
+        start = end
+
+
+def _what(writes: list[_Job]) -> str:
+    first = writes[0].statement
+    return f"write {len(writes)} row(s)" + ("" if first is _CALL else f" of {first.table.name}")
+
+
+def _settle(jobs: list[_Job], error: BaseException | None) -> None:
+    for job in jobs:
+        if job.future is None or job.future.done():
+            continue
+        if error is None:
+            job.future.set_result(job.result)
+        else:
+            job.future.set_exception(error)
+
+
+@atexit.register
+def _drain_all() -> None:
+    for writer in list(_writers):
+        writer.drain()
