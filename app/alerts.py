@@ -30,26 +30,19 @@ counted among the run's blocks.
 
 from __future__ import annotations
 
-import asyncio
-import contextvars
 from collections.abc import Awaitable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-import structlog
-
 from orchestrator_blocks import sdk
-from orchestrator_blocks.kernel.plugin_host import default_host
-from orchestrator_blocks.kernel.telemetry import get_logger, sinks_installed, telemetry_for
 from orchestrator_blocks.sdk import RunStatus, StateStoreError
-from orchestrator_blocks.sdk._executor import Outcome, execute_block
-from orchestrator_blocks.sdk.redaction import redact_text, scrub
-from orchestrator_blocks.sdk.run import FinishedRun
-from orchestrator_blocks.sdk.services import Services
 
-from .card import WorkflowSpec
-from .post_actions import write_with_retry
-
+# This module is loaded with the plugins on every CLI start: what only an alert needs is
+# imported when a run finishes.
 if TYPE_CHECKING:
+    from orchestrator_blocks.sdk._executor import Outcome
+    from orchestrator_blocks.sdk.run import FinishedRun
+
+    from .card import WorkflowSpec
     from .store import Store
 
 __all__ = [
@@ -155,6 +148,8 @@ def compose_alert(
         f"What happened:  orchestrator-blocks logs {result.run_id}",
         f"Retry what failed:  orchestrator-blocks runs retry {result.run_id}",
     ]
+    from orchestrator_blocks.sdk.redaction import redact_text, scrub
+
     body = scrub(redact_text("\n".join(lines) + "\n"))
     return scrub(redact_text(subject)), body
 
@@ -171,6 +166,15 @@ async def send_alert(
 ) -> Outcome:
     """Send through the registered ``send_email`` type and the SDK's executor, in a context
     of its own: its events go to the log files under the run, not into the run's result."""
+    import asyncio
+    import contextvars
+
+    import structlog
+
+    from orchestrator_blocks.kernel.plugin_host import default_host
+    from orchestrator_blocks.kernel.telemetry import get_logger, sinks_installed, telemetry_for
+    from orchestrator_blocks.sdk._executor import execute_block
+    from orchestrator_blocks.sdk.services import Services
 
     async def isolated() -> Outcome:
         host = default_host()
@@ -205,9 +209,16 @@ async def send_alert(
 
 
 async def _alert(run: sdk.RunView, result: FinishedRun) -> dict[str, bool]:
+    import asyncio
+
+    from orchestrator_blocks.kernel.telemetry import get_logger
+
+    from .card import WorkflowSpec
+    from .post_actions import write_with_retry
+    from .store import open_store
+
     log = get_logger()
     spec = WorkflowSpec(run.traits, run.workflow_id, run.source)
-    from .store import open_store
 
     try:
         store: Store | None = open_store(run.settings)
@@ -278,6 +289,8 @@ def run_finished(run: sdk.RunView, result: FinishedRun) -> Awaitable[dict[str, b
     """Alert once for a root run of a workflow that asks for it and whose work failed."""
     if run.parent_run_id is not None or result.status not in _ALERTING:
         return None
+    from .card import WorkflowSpec
+
     if not WorkflowSpec(run.traits, run.workflow_id, run.source).alert_on_final_failure:
         return None
     return _alert(run, result)

@@ -10,17 +10,17 @@ triggered by ``hitl_approval`` and resumes runs waiting at a gate.
 
 from __future__ import annotations
 
-import asyncio
 import secrets
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from orchestrator_blocks import sdk
-from orchestrator_blocks.sdk import OrchestratorError, Settings
-from orchestrator_blocks.sdk.services import utc_now_iso
+from orchestrator_blocks.sdk import OrchestratorError
 
 if TYPE_CHECKING:
+    from orchestrator_blocks.sdk import Settings
+
     from .store import Proposal, Store
 
 __all__ = [
@@ -56,6 +56,8 @@ def configured_approver(settings: Settings) -> str | None:
 
 
 def _window_end(minutes: float) -> str:
+    from orchestrator_blocks.sdk.services import utc_now_iso
+
     return utc_now_iso(datetime.now(UTC) + timedelta(minutes=minutes))
 
 
@@ -208,6 +210,8 @@ class ApprovalDesk:
         run_id: str | None,
         window_minutes: float,
     ) -> dict[str, Any]:
+        import asyncio  # (this module is loaded with the plugins, on every CLI start)
+
         proposal, _ = await asyncio.to_thread(
             lambda: self._store.proposals.stage(
                 action_type=action_type,
@@ -223,6 +227,8 @@ class ApprovalDesk:
         return proposal.as_dict()
 
     async def expire(self, proposal_id: int) -> bool:
+        import asyncio
+
         proposal = await asyncio.to_thread(self._store.proposals.get, proposal_id)
         if proposal is None:
             return False

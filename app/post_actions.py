@@ -17,21 +17,17 @@ the data it could not store, so nothing is lost silently: the JSON log keeps it.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from orchestrator_blocks import sdk
-from orchestrator_blocks.kernel.telemetry import get_logger
 from orchestrator_blocks.sdk import Backoff, RunStatus, StateStoreError, to_jsonable
 from orchestrator_blocks.sdk.errors import STATE_STORE_WRITE_FAILED
 from orchestrator_blocks.sdk.run import FinishedRun
-from orchestrator_blocks.sdk.services import utc_now_iso
-
-from .card import WorkflowSpec
 
 if TYPE_CHECKING:
+    from .card import WorkflowSpec
     from .store import Store
 
 __all__ = [
@@ -121,6 +117,8 @@ async def write_with_retry(
 ) -> bool:
     """Run the blocking ``write`` in a thread, retried briefly on ``StateStoreError``; a write
     that still fails is logged as ``post_action.failed`` with ``payload``. True if written."""
+    import asyncio  # (this module is loaded with the plugins, on every CLI start)
+
     for attempt in range(1, _ATTEMPTS + 1):
         try:
             await asyncio.to_thread(write)
@@ -150,6 +148,8 @@ async def run_post_actions(
     spec: WorkflowSpec, result: RunResult, store: Store | None, log: Any, *, attempt: int = 1
 ) -> dict[str, bool]:
     """Record the run; returns ``{action: written}``."""
+    from orchestrator_blocks.sdk.services import utc_now_iso
+
     summary = result.summary()
     actions: list[tuple[str, Callable[[], Any], dict[str, Any]]] = []
     run_row: dict[str, Any] = {
@@ -242,6 +242,9 @@ def run_finished(run: sdk.RunView, result: FinishedRun) -> Awaitable[dict[str, b
     """Record every root run (child runs, fan-out items included, are part of their root)."""
     if run.parent_run_id is not None:
         return None
+    from orchestrator_blocks.kernel.telemetry import get_logger
+
+    from .card import WorkflowSpec
     from .store import open_store
 
     try:

@@ -59,10 +59,12 @@ def main() -> int:
         "python -c 'import orchestrator_blocks.sdk'": "≤ 50 ms added",
         "orchestrator-blocks --help": "≤ 150 ms",
     }
+    pyc = "no .pyc written (a module without one is compiled at every start)"
     lines = [
         f"Measured {time.strftime('%Y-%m-%d')} on {platform.python_implementation()} "
         f"{platform.python_version()}, {os.cpu_count()} CPUs (shared with other work); each a "
-        f"fresh process, interleaved, median of {args.repeat} (`python bench/bench_cli.py`).",
+        f"fresh process, interleaved, median of {args.repeat} (`python bench/bench_cli.py`); "
+        f"{pyc if sys.dont_write_bytecode else '.pyc cached'}.",
         "",
         "| command | wall ms | added to `python -c pass` ms | goal (issue 16) |",
         "| --- | ---: | ---: | --- |",

@@ -8,10 +8,16 @@ the hooks of ``orchestrator_blocks.sdk.hookspecs``, found through entry points.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+from orchestrator_blocks.sdk.lazy import lazy_attributes
+
 from .block import Block, BlockId
 from .plugin_host import PluginHost, default_host, register_plugin
 from .result import RunResult
-from .workflow import DEFAULT_ITERATION_BUDGET, Workflow, new_workflow
+
+if TYPE_CHECKING:
+    from .workflow import DEFAULT_ITERATION_BUDGET, Workflow, new_workflow
 
 __all__ = [
     "DEFAULT_ITERATION_BUDGET",
@@ -24,3 +30,6 @@ __all__ = [
     "new_workflow",
     "register_plugin",
 ]
+# The workflow graph and the runtime (asyncio) are imported on first use, not by the CLI shell.
+_WORKFLOW = dict.fromkeys(("DEFAULT_ITERATION_BUDGET", "Workflow", "new_workflow"), ".workflow")
+__getattr__, __dir__ = lazy_attributes(__name__, _WORKFLOW)

@@ -13,28 +13,24 @@ may return awaitables, which are awaited here, in call order.
 
 from __future__ import annotations
 
+import functools
 import importlib.metadata
 import inspect
 import threading
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pluggy
 
-from orchestrator_blocks.sdk import (
-    BlockType,
-    PlannedBlock,
-    Refusal,
-    Registry,
-    RunContext,
-    RunView,
-    Settings,
-    hookspecs,
-)
+from orchestrator_blocks.sdk import Registry, hookspecs
 from orchestrator_blocks.sdk.errors import RUNTIME_PANIC, PluginConflict, UnknownBlockType
-from orchestrator_blocks.sdk.run import FinishedRun
+from orchestrator_blocks.sdk.run import Refusal
+
+if TYPE_CHECKING:
+    from orchestrator_blocks.sdk import BlockType, PlannedBlock, RunContext, RunView, Settings
+    from orchestrator_blocks.sdk.run import FinishedRun
 
 __all__ = [
     "ENTRY_POINT_GROUP",
@@ -47,6 +43,8 @@ __all__ = [
 ]
 
 ENTRY_POINT_GROUP = "orchestrator_blocks.plugins"
+_Source = Callable[[], str]  # the distribution of a plugin, read only when shown
+_Loaded = tuple[Any, str, str, _Source]  # plugin, name, target, source
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,38 +75,58 @@ def _entry_point_sources() -> dict[tuple[str, str], str]:
 
 
 class PluginHost:
-    """Owns the pluggy manager and the block-type registry of one process (or one test)."""
+    """Owns the pluggy manager and the block-type registry of one process (or one test).
+
+    Loaded plugins add their block types, in load order, when ``registry``, ``failures`` or
+    ``plugins`` is first read: ``--help`` needs their commands only, not their block modules.
+    """
 
     def __init__(self, *, load_entry_points: bool = True) -> None:
         self.pm = pluggy.PluginManager(hookspecs.PROJECT)
         self.pm.add_hookspecs(hookspecs)
-        self.registry = Registry()
-        self.failures: list[LoadFailure] = []
-        self.plugins: list[PluginInfo] = []
+        self._registry = Registry()
+        self._failures: list[LoadFailure] = []
+        self._plugins: list[PluginInfo] = []
+        self._untyped: list[_Loaded] = []
         self._lock = threading.RLock()
         self.cache: dict[str, Any] = {}
         """What consumers of this host derived from its plugins (cleared on registration)."""
-        self.pm.hook.register_block_types.call_historic(kwargs={"registry": self.registry})
         if load_entry_points:
             self.load_entry_points()
+
+    def _typed(self) -> PluginHost:
+        """This host, once every loaded plugin has added its block types."""
+        with self._lock:
+            while self._untyped:
+                self._add_types(self._untyped.pop(0), strict=False)
+        return self
+
+    @property
+    def registry(self) -> Registry:
+        return self._typed()._registry
+
+    @property
+    def failures(self) -> list[LoadFailure]:
+        return self._typed()._failures
+
+    @property
+    def plugins(self) -> list[PluginInfo]:
+        return self._typed()._plugins
 
     def load_entry_points(self, only: Iterable[str] | None = None) -> None:
         """Register the group's entry points (``only``: just those names)."""
         from stevedore import ExtensionManager  # imported lazily: keeps `--help` fast
 
-        sources = _entry_point_sources()
+        sources = functools.cache(_entry_point_sources)  # read only when a source is shown
+
+        def source_of(ep: importlib.metadata.EntryPoint) -> str:
+            return sources().get((ep.name, ep.value), "(unknown distribution)")
 
         def on_failure(
             _manager: Any, ep: importlib.metadata.EntryPoint, exc: BaseException
         ) -> None:
-            self.failures.append(
-                LoadFailure(
-                    name=ep.name,
-                    target=ep.value,
-                    source=sources.get((ep.name, ep.value), "(unknown distribution)"),
-                    reason=f"{type(exc).__name__}: {exc}",
-                )
-            )
+            reason = f"{type(exc).__name__}: {exc}"
+            self._failures.append(LoadFailure(ep.name, ep.value, source_of(ep), reason))
 
         manager: ExtensionManager[Any] = ExtensionManager(
             namespace=ENTRY_POINT_GROUP,
@@ -119,42 +137,46 @@ class PluginHost:
         for ext in sorted(manager.extensions, key=lambda e: e.name):
             if wanted is not None and ext.name not in wanted:
                 continue
-            source = sources.get((ext.name, ext.entry_point.value), "(unknown distribution)")
-            self._register(
-                ext.plugin, name=ext.name, source=source, target=ext.entry_point.value, strict=False
-            )
+            source = functools.partial(source_of, ext.entry_point)
+            self._register(ext.plugin, ext.name, ext.entry_point.value, source, False)
 
-    def _register(self, plugin: Any, *, name: str, source: str, target: str, strict: bool) -> None:
-        """Register ``plugin``; pluggy replays ``register_block_types`` (historic) for it.
-
-        Not ``strict`` (entry points): a failure is recorded and the plugin skipped.
-        ``strict`` (run-time registration): the failure is raised to the caller.
-        """
+    def _register(self, plugin: Any, name: str, target: str, source: _Source, strict: bool) -> None:
+        """Register ``plugin``. Not ``strict`` (entry points): a failure is recorded and the
+        plugin skipped, its block types are added on first use. ``strict`` (run-time
+        registration): they are added now, and a failure is raised to the caller."""
         with self._lock:
-            before = set(self.registry.type_ids())
             try:
-                with self.registry.registering_as(source):
-                    self.pm.register(plugin, name=name)
+                self.pm.register(plugin, name=name)
             except (pluggy.PluginValidationError, ValueError) as exc:
-                self._unregister(plugin)
                 if strict:
                     raise
-                self.failures.append(LoadFailure(name, target, source, str(exc)))
+                self._failures.append(LoadFailure(name, target, source(), str(exc)))
                 return
-            except Exception as exc:
-                self._unregister(plugin)
-                if strict:
-                    raise
-                reason = f"register_block_types raised {type(exc).__name__}: {exc}"
-                self.failures.append(LoadFailure(name, target, source, reason))
-                return
-            added = tuple(sorted(set(self.registry.type_ids()) - before))
-            self.plugins.append(PluginInfo(name, source, added))
             self.cache.clear()
+            self._untyped.append((plugin, name, target, source))
+            if strict:
+                self._add_types(self._untyped.pop(), strict=True)
 
-    def _unregister(self, plugin: Any) -> None:
-        if self.pm.is_registered(plugin):
-            self.pm.unregister(plugin)
+    def _add_types(self, loaded: _Loaded, *, strict: bool) -> None:
+        """Call the plugin's ``register_block_types`` (a historic hook the host calls itself)."""
+        plugin, name, target, source = loaded
+        before, where = set(self._registry.type_ids()), source()
+        try:
+            with self._registry.registering_as(where):
+                for impl in self.pm.hook.register_block_types.get_hookimpls():
+                    if impl.plugin is plugin:
+                        impl.function(**dict.fromkeys(impl.argnames, self._registry))
+        except Exception as exc:
+            if self.pm.is_registered(plugin):
+                self.pm.unregister(plugin)
+            if strict:
+                raise
+            reason = f"register_block_types raised {type(exc).__name__}: {exc}"
+            self._failures.append(LoadFailure(name, target, where, reason))
+            return
+        added = tuple(sorted(set(self._registry.type_ids()) - before))
+        self._plugins.append(PluginInfo(name, where, added))
+        self.cache.clear()
 
     def register(self, plugin: Any, name: str | None = None) -> None:
         """Register a plugin object or module now (notebooks, tests, embedding apps).
@@ -165,14 +187,14 @@ class PluginHost:
         same name or the plugin claims a type id another plugin provides.
         """
         plugin_name = name or getattr(plugin, "__name__", None) or f"plugin-{id(plugin):x}"
-        source = f"{plugin_name} (registered at run time)"
+        source = f"{plugin_name} (registered at run time)".format
         if self.pm.is_registered(plugin):
             return
         taken = self.pm.get_plugin(plugin_name)
         if taken is not None:
             raise PluginConflict.for_name(plugin_name, _describe(taken), _describe(plugin))
         conflicts_before = dict(self.registry.conflicts)
-        self._register(plugin, name=plugin_name, source=source, target=plugin_name, strict=True)
+        self._register(plugin, plugin_name, plugin_name, source, True)
         for type_id, sources in self.registry.conflicts.items():
             if conflicts_before.get(type_id) != sources:
                 raise PluginConflict(type_id, sources[0], sources[-1])

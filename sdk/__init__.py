@@ -18,38 +18,43 @@ pytest plugin for block authors), :mod:`.scaffold` (what ``plugins new`` writes)
 
 from __future__ import annotations
 
-from .context import RunContext
-from .errors import (
-    BlockError,
-    ErrorEnvelope,
-    GraphInvalid,
-    InsecureSecretsFile,
-    InvalidBlockConfig,
-    OrchestratorError,
-    Origin,
-    RetryDisposition,
-    RunPaused,
-    SecretNotFound,
-    Severity,
-    SqlError,
-    StateStoreError,
-)
-from .family import Code, Family, family
-from .hookspecs import hookimpl
-from .policy import Backoff, Policy
-from .registry import BlockType, Registry, SideEffect, block_type
-from .run import PlannedBlock, Refusal, RunView
-from .run_status import RunStatus
-from .services import (
-    ApprovalDesk,
-    FanOutItems,
-    ItemDispatcher,
-    KillSwitches,
-    SendLog,
-    SqlDatabases,
-)
-from .settings import Settings
-from .values import Bytes, Empty, Json, Text, Value, as_value, to_jsonable
+from typing import TYPE_CHECKING
+
+from .lazy import lazy_attributes
+
+if TYPE_CHECKING:
+    from .context import RunContext
+    from .errors import (
+        BlockError,
+        ErrorEnvelope,
+        GraphInvalid,
+        InsecureSecretsFile,
+        InvalidBlockConfig,
+        OrchestratorError,
+        Origin,
+        RetryDisposition,
+        RunPaused,
+        SecretNotFound,
+        Severity,
+        SqlError,
+        StateStoreError,
+    )
+    from .family import Code, Family, family
+    from .hookspecs import hookimpl
+    from .policy import Backoff, Policy
+    from .registry import BlockType, Registry, SideEffect, block_type
+    from .run import PlannedBlock, Refusal, RunView
+    from .run_status import RunStatus
+    from .services import (
+        ApprovalDesk,
+        FanOutItems,
+        ItemDispatcher,
+        KillSwitches,
+        SendLog,
+        SqlDatabases,
+    )
+    from .settings import Settings
+    from .values import Bytes, Empty, Json, Text, Value, as_value, to_jsonable
 
 __all__ = [
     "ApprovalDesk",
@@ -95,3 +100,53 @@ __all__ = [
     "hookimpl",
     "to_jsonable",
 ]
+
+# Each name is imported from its module on first use: a plugin imports the SDK in
+# milliseconds and pays only for what it touches.
+__getattr__, __dir__ = lazy_attributes(
+    __name__,
+    {
+        "ApprovalDesk": ".services",
+        "as_value": ".values",
+        "Backoff": ".policy",
+        "block_type": ".registry",
+        "BlockError": ".errors",
+        "BlockType": ".registry",
+        "Code": ".family",
+        "Bytes": ".values",
+        "Empty": ".values",
+        "ErrorEnvelope": ".errors",
+        "Family": ".family",
+        "family": ".family",
+        "FanOutItems": ".services",
+        "GraphInvalid": ".errors",
+        "hookimpl": ".hookspecs",
+        "InsecureSecretsFile": ".errors",
+        "InvalidBlockConfig": ".errors",
+        "ItemDispatcher": ".services",
+        "Json": ".values",
+        "KillSwitches": ".services",
+        "OrchestratorError": ".errors",
+        "Origin": ".errors",
+        "PlannedBlock": ".run",
+        "Policy": ".policy",
+        "Refusal": ".run",
+        "Registry": ".registry",
+        "RetryDisposition": ".errors",
+        "RunContext": ".context",
+        "RunPaused": ".errors",
+        "RunStatus": ".run_status",
+        "RunView": ".run",
+        "SecretNotFound": ".errors",
+        "SendLog": ".services",
+        "Settings": ".settings",
+        "Severity": ".errors",
+        "SideEffect": ".registry",
+        "SqlDatabases": ".services",
+        "SqlError": ".errors",
+        "StateStoreError": ".errors",
+        "Text": ".values",
+        "to_jsonable": ".values",
+        "Value": ".values",
+    },
+)

@@ -27,14 +27,11 @@ its own codes next to its blocks.
 from __future__ import annotations
 
 import copy
-import difflib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from types import MappingProxyType
 from typing import Any
-
-from .redaction import redact_value
 
 __all__ = [
     "GRAPH_INVALID",
@@ -141,6 +138,8 @@ class UnknownBlockType(OrchestratorError, AttributeError):
     def __init__(self, type_id: str, installed: list[str], hint: str | None = None) -> None:
         self.type_id = type_id
         self.installed = sorted(installed)
+        import difflib
+
         self.suggestions = difflib.get_close_matches(type_id, self.installed, n=3, cutoff=0.75)
         msg = f"unknown block type {type_id!r}"
         if self.suggestions:
@@ -326,6 +325,8 @@ class ErrorEnvelope:
     cause: ErrorEnvelope | None = None
 
     def __post_init__(self) -> None:
+        from .redaction import redact_value  # (json, regexes: not when a plugin is imported)
+
         object.__setattr__(self, "origin", Origin(self.origin))
         object.__setattr__(self, "retry_disposition", RetryDisposition(self.retry_disposition))
         object.__setattr__(self, "severity", Severity(self.severity))

@@ -95,8 +95,10 @@ class CommandLine(Protocol):
 def register_block_types(registry: Registry) -> None:
     """Add this plugin's block types to ``registry`` with ``registry.add(block_type)``.
 
-    Historic: called for every plugin as it is registered, whenever that is (entry points
-    at the first use of the plugin host; ``register_plugin`` right away). Each type carries
+    Historic: called once for every plugin, whenever it was registered (entry points when
+    the host's block types are first needed, in load order, not for a command line that
+    only lists its commands; ``register_plugin`` right away). Import heavy block modules
+    here, not in the plugin's top-level module (see :mod:`.lazy`). Each type carries
     its domain, its domain codes with their retry dispositions and its default policy,
     usually inherited from its family (see :func:`~orchestrator_blocks.sdk.family`);
     ``registry.add`` takes a type or a whole family. A type id another plugin already

@@ -8,11 +8,13 @@ A ``files`` input is a list of paths under the files root (``ORCHESTRATOR_BLOCKS
 each must stay inside it (no ``..`` escape, nothing outside an absolute path, no symlink
 leading out), exist as a regular file, and weigh at most 10 MiB, 20 MiB for all of them
 (:func:`orchestrator_blocks.sdk.files.check_files`): an email's attachments are refused
-before the workflow asks anyone to approve them.
+before the workflow asks anyone to approve them. The command line's ``--input NAME=VALUE``
+and ``--input-file`` are read by :func:`parse_inputs`.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +24,7 @@ from .cohort import CohortFilterError, compile_filter
 from .errors import OrchestratorError
 from .files import PathRefused, check_files
 
-__all__ = ["INPUT_TYPES", "InputError", "InputSpec", "validate_inputs"]
+__all__ = ["INPUT_TYPES", "InputError", "InputSpec", "parse_inputs", "validate_inputs"]
 
 INPUT_TYPES = (
     "string",
@@ -183,3 +185,31 @@ def validate_inputs(
         )
     out.update(system)
     return out
+
+
+def _parse_scalar(raw: str) -> Any:
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return raw
+
+
+def parse_inputs(pairs: list[str] | None, input_file: Path | None) -> dict[str, Any] | None:
+    """``--input k=v`` pairs (values parsed as JSON when they are JSON) over ``--input-file``."""
+    data: dict[str, Any] = {}
+    if input_file is not None:
+        try:
+            loaded = json.loads(input_file.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise InputError(f"--input-file {input_file}: no such file") from None
+        except ValueError as exc:
+            raise InputError(f"--input-file {input_file}: not valid JSON ({exc})") from None
+        if not isinstance(loaded, dict):
+            raise InputError(f"--input-file {input_file}: expected a JSON object of inputs")
+        data.update(loaded)
+    for pair in pairs or []:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise InputError(f"--input {pair!r}: expected NAME=VALUE")
+        data[key.strip()] = _parse_scalar(value)
+    return data if (pairs or input_file is not None) else None

@@ -31,7 +31,6 @@ from .family import (
     codes_table,
 )
 from .policy import DEFAULT_BACKOFF, Backoff, Policy, timeout_to_ms
-from .redaction import register_config_credentials
 
 if TYPE_CHECKING:
     from .context import RunContext
@@ -164,6 +163,8 @@ class BlockType:
             raise InvalidBlockConfig(f"Block.{self.type_id}{self.signature}: {exc}{hint}") from None
         bound.apply_defaults()
         config = dict(bound.arguments)
+        from .redaction import register_config_credentials  # (not when a plugin is imported)
+
         register_config_credentials(config)
         if self.validate is not None:
             try:

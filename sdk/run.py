@@ -12,11 +12,11 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 from .policy import Policy
-from .registry import BlockType
 from .run_status import RunStatus
 
 if TYPE_CHECKING:
     from .errors import ErrorEnvelope
+    from .registry import BlockType
     from .settings import Settings
     from .values import Value
 

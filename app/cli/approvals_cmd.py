@@ -13,7 +13,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from orchestrator_blocks.kernel.cli.common import UserError, console, parse_inputs
+from orchestrator_blocks.kernel.cli.common import UserError, console
 
 approvals_app = typer.Typer(
     help="Proposals waiting for the approver: list, show, approve, reject, propose.",
@@ -198,6 +198,7 @@ def approvals_propose(
 ) -> None:
     """Stage a proposal; once approved, `serve` starts the workflows it triggers."""
     from orchestrator_blocks.app.approvals import configured_approver, propose
+    from orchestrator_blocks.sdk.inputs import parse_inputs
 
     data = parse_inputs(inputs, input_file) or {}
     store, settings = _store()

@@ -9,7 +9,6 @@ is set.
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import json
 from datetime import UTC, datetime, timedelta
@@ -50,6 +49,8 @@ def batch_notify_demo(
     ] = False,
 ) -> None:
     """Walk through propose → approve → run → verify for the batch_notify card."""
+    import asyncio
+
     from orchestrator_blocks.app.approvals import configured_approver, decide, propose
     from orchestrator_blocks.app.resume import resume_run
     from orchestrator_blocks.app.store import open_store
@@ -176,6 +177,8 @@ def _per_recipient_copy(source: Any, home: Any) -> Any:
 
 def _review_each(store: Any, settings: Any, approver: str, run_id: str) -> Any:
     """Step 5b: every recipient's email waits for its own review; approve all but the last."""
+    import asyncio
+
     from orchestrator_blocks.app.approvals import decide
     from orchestrator_blocks.app.resume import resume_run
 

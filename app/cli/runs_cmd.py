@@ -7,7 +7,6 @@ it over. Runs only the local logs know (no store) are listed from the logs.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 from typing import Annotated, Any
@@ -141,6 +140,8 @@ def _listed(
 
 def _run(store: Any, settings: Any, run_id: str, mode: Any, *, wait: bool) -> Any:
     """Continue or retry the run here; with ``wait``, first wait out a live owner's lease."""
+    import asyncio
+
     from orchestrator_blocks.app.resume import ResumeError, resume_run
     from orchestrator_blocks.sdk.durable import RunOwned, RunRefused
 

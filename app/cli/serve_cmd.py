@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-import asyncio
 import signal
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from orchestrator_blocks.kernel.cli.common import UserError, console, err_console
+
+if TYPE_CHECKING:
+    import asyncio
 
 
 def serve_command(
@@ -53,6 +55,7 @@ def serve_command(
     share one store: each cron firing runs once. Stopping finishes the runs in flight,
     then exits 0.
     """
+    import asyncio
     import dataclasses
 
     from orchestrator_blocks.app.config import app_config
@@ -121,6 +124,8 @@ def _start_console(
 ) -> asyncio.Task[None] | None:
     """The web console on 127.0.0.1 beside the scheduler; a busy port is a warning, not an
     end: scheduling matters more than the console."""
+    import asyncio
+
     from orchestrator_blocks.app.console import ensure_token, run_console
     from orchestrator_blocks.app.console._server import bind
 

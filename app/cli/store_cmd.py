@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from typing import Annotated, Any
 
@@ -175,6 +174,7 @@ def verify_run_due(
     ] = None,
 ) -> None:
     """Run every pending verify check whose window has passed."""
+    import asyncio
     from datetime import UTC, datetime
 
     from orchestrator_blocks.app.verify import run_due_checks

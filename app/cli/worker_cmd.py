@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import signal
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -41,6 +40,7 @@ def worker_command(
     SIGTERM hands this worker's runs back (another worker continues them at once) and
     finishes the items in flight (up to --graceful-s), then exits 0.
     """
+    import asyncio
     import dataclasses
 
     from orchestrator_blocks.app.store import open_store
@@ -90,6 +90,8 @@ class _Unreachable(Exception):
 async def _work(
     app: Any, settings: Settings, queues: list[str], concurrency: int, graceful_s: float
 ) -> None:
+    import asyncio
+
     from orchestrator_blocks.app.workers.plugin import serving
     from orchestrator_blocks.app.workers.queue import ensure_schema
     from orchestrator_blocks.kernel.durable import hand_back_all

@@ -14,7 +14,6 @@ import sys
 import typer
 
 from orchestrator_blocks.sdk import OrchestratorError
-from orchestrator_blocks.sdk.redaction import redact_text, scrub
 
 from ..plugin_host import PluginHost, default_host
 from .common import UserError, err_console
@@ -47,6 +46,8 @@ def main(argv: list[str] | None = None) -> None:
     try:
         code = build_cli()(args=argv, prog_name="orchestrator-blocks", standalone_mode=False)
     except (UserError, OrchestratorError, _UsageError) as exc:
+        from orchestrator_blocks.sdk.redaction import redact_text, scrub  # (not for --help)
+
         if type(exc).__name__ == "NoArgsIsHelpError":  # a group's help, already printed
             sys.exit(2)
         text = getattr(exc, "format_message", exc.__str__)()  # click's adds the option's name

@@ -10,9 +10,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from orchestrator_blocks.sdk.redaction import redact_value
-
-from .common import UserError, console, err_console, parse_inputs
+from .common import UserError, console, err_console
 
 
 def run_command(
@@ -46,6 +44,7 @@ def run_command(
         load_workflow,
         resolve_workflow_path,
     )
+    from orchestrator_blocks.sdk.inputs import parse_inputs
 
     data = parse_inputs(inputs, input_file)
     if text is not None and data is not None:
@@ -79,6 +78,8 @@ def _plain(value: Any) -> str:
 
 
 def print_run_summary(result, *, as_json: bool = False) -> None:  # type: ignore[no-untyped-def]
+    from orchestrator_blocks.sdk.redaction import redact_value
+
     if as_json:  # the summary, every block's output and the run's output (its sinks')
         outputs = {b: v.payload for b, v in result.values.items()}
         summary = {**result.summary(), "outputs": outputs, "output": result.final_value.payload}

@@ -10,13 +10,21 @@ block only reads and generates, so it declares no side effects.
 
 from __future__ import annotations
 
-from orchestrator_blocks import sdk
+from typing import TYPE_CHECKING
 
-from .ai_generate import ai_generate
+from orchestrator_blocks import sdk
+from orchestrator_blocks.sdk.lazy import lazy_attributes
+
+if TYPE_CHECKING:
+    from .ai_generate import ai_generate
 
 __all__ = ["ai_generate", "register_block_types"]
+# The block module (httpx) is imported when the block type is registered, not with the plugin.
+__getattr__, __dir__ = lazy_attributes(__name__, {"ai_generate": ".ai_generate"})
 
 
 @sdk.hookimpl
 def register_block_types(registry: sdk.Registry) -> None:
+    from .ai_generate import ai_generate
+
     registry.add(ai_generate)

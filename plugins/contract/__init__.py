@@ -9,11 +9,21 @@ and continues).
 
 from __future__ import annotations
 
-from orchestrator_blocks import sdk
+from typing import TYPE_CHECKING
 
-from .blocks import FAMILY
+from orchestrator_blocks import sdk
+from orchestrator_blocks.sdk.lazy import lazy_attributes
+
+if TYPE_CHECKING:
+    from .blocks import FAMILY
+
+__all__ = ["FAMILY", "register_block_types"]
+# The block module is imported when the block types are registered, not with the plugin.
+__getattr__, __dir__ = lazy_attributes(__name__, {"FAMILY": ".blocks"})
 
 
 @sdk.hookimpl
 def register_block_types(registry: sdk.Registry) -> None:
+    from .blocks import FAMILY
+
     registry.add(FAMILY)

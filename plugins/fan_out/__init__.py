@@ -11,17 +11,27 @@ log files, not to the run's event list. Outcomes and the run's status are descri
 
 from __future__ import annotations
 
-from orchestrator_blocks import sdk
+from typing import TYPE_CHECKING
 
-from .block import for_each
+from orchestrator_blocks import sdk
+from orchestrator_blocks.sdk.lazy import lazy_attributes
+
 from .codes import CODES, DOMAIN
 
-__all__ = ["BLOCK_TYPES", "CODES", "DOMAIN", "for_each", "register_block_types"]
+if TYPE_CHECKING:
+    from .block import BLOCK_TYPES, for_each
 
-BLOCK_TYPES = (for_each,)
+__all__ = ["BLOCK_TYPES", "CODES", "DOMAIN", "for_each", "register_block_types"]
+# The block module (asyncio, the item runner) is imported when the block type is
+# registered, not with the plugin.
+__getattr__, __dir__ = lazy_attributes(
+    __name__, dict.fromkeys(("BLOCK_TYPES", "for_each"), ".block")
+)
 
 
 @sdk.hookimpl
 def register_block_types(registry: sdk.Registry) -> None:
+    from .block import BLOCK_TYPES
+
     for block_type in BLOCK_TYPES:
         registry.add(block_type)

@@ -33,7 +33,7 @@ from .item_run import Retry, engaged, run_item
 from .items import item_payload, read_items
 from .tally import Tally, show_progress
 
-__all__ = ["for_each"]
+__all__ = ["BLOCK_TYPES", "for_each"]
 
 
 def _positive_int(config: Mapping[str, Any], name: str, minimum: int) -> None:
@@ -306,3 +306,6 @@ async def for_each(
     if stop.reason is not None:
         ctx.log.warning("fan_out.stopped", reason=stop.reason, **counts)
     return _end(ctx, counts, stop.reason)
+
+
+BLOCK_TYPES = (for_each,)

@@ -9,13 +9,21 @@ timeout 30 s, 2 retries, ``exp(1s, x2, jitter 20%, cap 30s)``.
 
 from __future__ import annotations
 
-from orchestrator_blocks import sdk
+from typing import TYPE_CHECKING
 
-from .http_request import http_request
+from orchestrator_blocks import sdk
+from orchestrator_blocks.sdk.lazy import lazy_attributes
+
+if TYPE_CHECKING:
+    from .http_request import http_request
 
 __all__ = ["http_request", "register_block_types"]
+# The block module (httpx) is imported when the block type is registered, not with the plugin.
+__getattr__, __dir__ = lazy_attributes(__name__, {"http_request": ".http_request"})
 
 
 @sdk.hookimpl
 def register_block_types(registry: sdk.Registry) -> None:
+    from .http_request import http_request
+
     registry.add(http_request)

@@ -8,12 +8,22 @@ compiled over an allow-list of columns into the ``__filter__`` placeholder.
 
 from __future__ import annotations
 
-from orchestrator_blocks import sdk
+from typing import TYPE_CHECKING
 
-from .blocks import BLOCK_TYPES
+from orchestrator_blocks import sdk
+from orchestrator_blocks.sdk.lazy import lazy_attributes
+
+if TYPE_CHECKING:
+    from .blocks import BLOCK_TYPES
+
+__all__ = ["BLOCK_TYPES", "register_block_types"]
+# The block module is imported when the block types are registered, not with the plugin.
+__getattr__, __dir__ = lazy_attributes(__name__, {"BLOCK_TYPES": ".blocks"})
 
 
 @sdk.hookimpl
 def register_block_types(registry: sdk.Registry) -> None:
+    from .blocks import BLOCK_TYPES
+
     for block_type in BLOCK_TYPES:
         registry.add(block_type)
