@@ -66,7 +66,7 @@ def main() -> int:
         f"fresh process, interleaved, median of {args.repeat} (`python bench/bench_cli.py`); "
         f"{pyc if sys.dont_write_bytecode else '.pyc cached'}.",
         "",
-        "| command | wall ms | added to `python -c pass` ms | goal (issue 16) |",
+        "| command | wall ms | added to `python -c pass` ms | goal |",
         "| --- | ---: | ---: | --- |",
     ]
     for name, value in med.items():

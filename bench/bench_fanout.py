@@ -167,7 +167,7 @@ def _table(rows: list[dict[str, Any]], sink: str, concurrency: int) -> str:
         f"{platform.python_version()}, {os.cpu_count()} CPUs (shared with other work), "
         f"concurrency {concurrency}, {sink} per-item step, logs + span ids + durable item rows "
         "on as shipped; each size in its own subprocess (`python bench/bench_fanout.py`). "
-        "Goals (issue 16): ≤ 100 µs per item, the cost at 10,000 within 1.1x of that at "
+        "Goals: ≤ 100 µs per item, the cost at 10,000 within 1.1x of that at "
         "1,000, and ≤ 150 MB peak RSS at 100,000.",
         "",
         "| items | µs per item | vs 1,000 items | items/s | peak RSS MB | RSS before the run MB |",

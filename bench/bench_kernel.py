@@ -155,7 +155,7 @@ def main() -> None:
         f"Measured {time.strftime('%Y-%m-%d')} on {platform.python_implementation()} "
         f"{platform.python_version()}, {os.cpu_count()} CPUs (shared with other work); "
         f"{args.blocks} blocks, durable checkpoints on (SQLite), median of {args.repeat} runs "
-        "(`python bench/bench_kernel.py`). Goals (issue 16): chain as shipped ≤ 45 µs/block "
+        "(`python bench/bench_kernel.py`). Goals: chain as shipped ≤ 45 µs/block "
         "and ≤ 300x plain asyncio; sinks off ≤ 15 µs/block."
     )
     kernel = [

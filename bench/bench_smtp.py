@@ -165,7 +165,7 @@ def main() -> int:
         f"{platform.python_version()}, {os.cpu_count()} CPUs (shared with other work); "
         f"{args.emails:,} emails per round, {args.concurrency} in flight, aiosmtpd in its own "
         f"process on loopback, {args.rounds} interleaved rounds, medians "
-        "(`python bench/bench_smtp.py`). Goal (issue 16): the engine at ≥ 0.8x the plain "
+        "(`python bench/bench_smtp.py`). Goal: the engine at ≥ 0.8x the plain "
         "loop that keeps its sessions open.",
         "",
         "| sender | emails/s | vs plain pooled loop |",

@@ -1,5 +1,5 @@
 """The per-item path of a fan-out emits the same events, fields and spans as it did before
-the performance work of issue 16 (pinned from a run of the code before that work).
+the per-item path was made cheaper (pinned from a run of the code before that work).
 
 A ``for_each`` item is a child run; what one item costs in the kernel (its run, events,
 spans, context) was made cheaper, and nothing observable may be lost on the way: the same
