@@ -116,6 +116,21 @@ class FanOutRows:
 
         return self.engine.write(write, what=f"open the items of {block_id} in run {run_id}")
 
+    @staticmethod
+    def finish_params(
+        run_id: str, block_id: str, key: str, status: str, attempts: int, code: str | None
+    ) -> dict[str, Any]:
+        """The parameters of ``_finish_item`` (the item's row, finished now)."""
+        return {
+            "p_run": run_id,
+            "p_block": block_id,
+            "p_key": key,
+            "p_status": status,
+            "p_attempts": attempts,
+            "p_code": code,
+            "p_at": utc_now_iso(),
+        }
+
     def finish_item(
         self,
         run_id: str,
@@ -126,15 +141,7 @@ class FanOutRows:
         attempts: int = 1,
         code: str | None = None,
     ) -> None:
-        params = {
-            "p_run": run_id,
-            "p_block": block_id,
-            "p_key": key,
-            "p_status": status,
-            "p_attempts": attempts,
-            "p_code": code,
-            "p_at": utc_now_iso(),
-        }
+        params = self.finish_params(run_id, block_id, key, status, attempts, code)
         self.engine.write(
             lambda conn: conn.execute(self._finish_item, params),
             what=f"record item {key} of run {run_id}",

@@ -21,7 +21,6 @@ from sqlalchemy import Connection, text
 from orchestrator_blocks.sdk import Settings, SqlError
 from orchestrator_blocks.sdk.durable import Checkpoint, Heartbeat, RunClaim, RunRecord
 from orchestrator_blocks.sdk.redaction import register_url_credentials
-from orchestrator_blocks.sdk.services import utc_now_iso
 from orchestrator_blocks.sdk.sql import statement_writes
 
 from ..config import app_config
@@ -281,15 +280,7 @@ class ItemLog:
     ) -> None:
         # One row per item, committed with the other items finishing at the same time:
         # FanOutRows.finish_item's statement and parameters, through the group commit.
-        params = {
-            "p_run": run_id,
-            "p_block": block_id,
-            "p_key": key,
-            "p_status": status,
-            "p_attempts": attempts,
-            "p_code": code,
-            "p_at": utc_now_iso(),
-        }
+        params = self._rows.finish_params(run_id, block_id, key, status, attempts, code)
         await self._writer.submit(self._rows._finish_item, params)
 
     async def close(self, run_id: str, block_id: str) -> dict[str, int]:
