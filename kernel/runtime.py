@@ -19,11 +19,11 @@ from orchestrator_blocks.sdk import (
     StateStoreError,
     Value,
     as_value,
-    to_jsonable,
 )
 from orchestrator_blocks.sdk.durable import RunMode, RunRecord, RunRefused
 from orchestrator_blocks.sdk.errors import STATE_STORE_WRITE_FAILED
 from orchestrator_blocks.sdk.services import Budget, ChildOutcome, Clock, Services
+from orchestrator_blocks.sdk.values import json_native
 
 from .config import load_settings
 from .durable import Lease, lease_seconds, owner_id
@@ -116,7 +116,7 @@ async def run_workflow(
             workflow_id=plan.workflow_id,
             source=plan.source,
             source_hash=plan.source_hash,
-            input=to_jsonable(input),
+            input=json_native(input),
             owner=owner_id(),
             lease_s=lease_seconds(settings),
             mode=mode,

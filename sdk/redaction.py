@@ -196,9 +196,14 @@ def redact_value(value: Any, key: str = "") -> Any:
     if isinstance(value, Mapping):
         if key and _HEADERS_KEY.search(key):
             return {k: _header_value(str(k), v) for k, v in value.items()}
-        return {k: redact_value(v, str(k)) for k, v in value.items()}
+        redacted = {k: redact_value(v, str(k)) for k, v in value.items()}
+        if value.__class__ is dict and all(redacted[k] is v for k, v in value.items()):
+            return value  # nothing to mask: the caller's dict, not a copy of it
+        return redacted
     if isinstance(value, list | tuple):
         items = [redact_value(v) for v in value]
+        if all(new is old for new, old in zip(items, value, strict=True)):
+            return value
         return items if isinstance(value, list) else tuple(items)
     if isinstance(value, int | float | bytes | bytearray):
         return value

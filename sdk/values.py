@@ -103,6 +103,27 @@ def as_value(obj: Any) -> Value:
     return Json(obj)
 
 
+_NATIVE_SCALARS = frozenset({str, int, float, bool, type(None)})
+
+
+def is_json_native(obj: Any) -> bool:
+    """Whether ``obj`` is already plain JSON data: str-keyed dicts, lists and scalars."""
+    cls = obj.__class__
+    if cls in _NATIVE_SCALARS:
+        return True
+    if cls is dict:
+        return all(k.__class__ is str and is_json_native(v) for k, v in obj.items())
+    if cls is list:
+        return all(is_json_native(v) for v in obj)
+    return False
+
+
+def json_native(obj: Any) -> Any:
+    """``obj`` itself when it is plain JSON data already, else :func:`to_jsonable`'s copy
+    (a large run input is not copied just to be stored)."""
+    return obj if is_json_native(obj) else to_jsonable(obj)
+
+
 def to_jsonable(obj: Any) -> Any:
     """A JSON-encodable copy of ``obj``: bytes become UTF-8 text (or ``<N bytes>``)."""
     if isinstance(obj, dict):

@@ -217,7 +217,7 @@ class DurableRuns:
             "workflow_ref": workflow_ref(record.source, self.workflows_dir),
             "source": record.source,
             "source_hash": record.source_hash,
-            "input_json": _json(record.input),
+            "input_json": _fast_json(record.input) or "null",
             "status": "running",
             "attempt": 1,
             "owner": record.owner,

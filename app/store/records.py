@@ -24,6 +24,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from orchestrator_blocks.sdk import to_jsonable
 from orchestrator_blocks.sdk.redaction import redact_text, redact_value, scrub
 from orchestrator_blocks.sdk.services import utc_now_iso
+from orchestrator_blocks.sdk.values import json_native
 
 from .engine import StoreEngine
 from .schema import (
@@ -48,7 +49,7 @@ __all__ = [
 
 def _json(value: Any) -> str:
     """``value`` as the JSON text of a column, redacted (see the module docstring)."""
-    return json.dumps(redact_value(to_jsonable(value)), ensure_ascii=False, sort_keys=True)
+    return json.dumps(redact_value(json_native(value)), ensure_ascii=False, sort_keys=True)
 
 
 def _json_kept(value: Any) -> str:
