@@ -202,12 +202,13 @@ def write_section(title: str, body: str) -> None:
     text = path.read_text() if path.exists() else "# Benchmark results\n"
     header = f"## {title}\n"
     start = text.find(header)
-    section = f"{header}\n{body}\n"
+    section = f"{header}\n{body.strip()}\n"
     if start == -1:
         text = text.rstrip("\n") + "\n\n" + section
     else:
         end = text.find("\n## ", start + len(header))
-        text = text[:start] + section + (text[end + 1 :] if end != -1 else "")
+        rest = text[end + 1 :] if end != -1 else ""
+        text = text[:start] + section + ("\n" + rest if rest else "")
     path.write_text(text)
 
 
