@@ -243,22 +243,46 @@ def test_a_code_built_run_whose_owner_died_says_so(cli, store_env: Path, tmp_pat
     assert _ledger_of(run_id) == ["workflow.failed"]
 
 
+NAPPER = """
+import asyncio
+import orchestrator_blocks as ob
+
+async def nap(value):
+    await asyncio.sleep(60)
+
+workflow = ob.new_workflow("napper")
+workflow.add(ob.Block.custom_transform(nap).named("nap"))
+"""
+
+
+def test_ctrl_c_records_the_run_as_canceled_in_the_run_log_and_the_ledger(
+    store_env: Path,
+) -> None:
+    """An interrupted run (Ctrl-C) is logged like every other execution: its run-log row,
+    its ledger event and its durable status say ``canceled``."""
+    flow = _write(store_env, "napper.py", NAPPER)
+    proc = _cli_proc("run", str(flow), "--json")
+    try:
+        from orchestrator_blocks.app.store import open_store
+        from orchestrator_blocks.kernel.config import load_settings
+
+        store = open_store(load_settings())
+        _wait_for(lambda: bool(store.durable.recent(workflow="napper")), 60, "the run to start")
+        run_id = store.durable.recent(workflow="napper")[0].run_id
+        proc.send_signal(signal.SIGINT)
+        code = proc.wait(timeout=30)
+        _, err = proc.communicate()
+    finally:
+        proc.kill()
+    assert code == 130, err
+    assert _status(run_id) == "canceled"
+    logged = store.runs.get(run_id)
+    assert logged is not None and logged["status"] == "canceled", logged
+    assert _ledger_of(run_id) == ["workflow.failed"]
+
+
 def test_cancel_stops_a_live_run_at_its_next_heartbeat(cli, store_env: Path) -> None:
-    flow = _write(store_env, "gated.py", GATED, SLEEP=0)
-    flow.write_text(
-        textwrap.dedent(
-            """
-            import asyncio
-            import orchestrator_blocks as ob
-
-            async def nap(value):
-                await asyncio.sleep(60)
-
-            workflow = ob.new_workflow("napper")
-            workflow.add(ob.Block.custom_transform(nap).named("nap"))
-            """
-        )
-    )
+    flow = _write(store_env, "napper.py", NAPPER)
     proc = _cli_proc("run", str(flow), "--json", ORCHESTRATOR_BLOCKS_LEASE_S="1.5")
     try:
         from orchestrator_blocks.app.store import open_store
