@@ -29,6 +29,7 @@ __all__ = [
     "bound",
     "current",
     "decoded",
+    "make_logger",
     "merge_into",
     "reset",
     "shape",
@@ -48,9 +49,15 @@ CORRELATION_FIELDS = (
 )
 """Contract §8's fields: on every event, in this order after ``event`` and ``level``."""
 
-_EMPTY: Mapping[str, Any] = {}
-_fields: contextvars.ContextVar[Mapping[str, Any]] = contextvars.ContextVar(
-    "orchestrator_blocks_log_fields", default=_EMPTY
+_CORRELATION = frozenset(CORRELATION_FIELDS)
+_Bound = tuple[Mapping[str, Any], dict[str, Any], tuple[tuple[str, Any], ...]]
+"""What is bound here: the fields; the correlation fields in their order (``None`` where not
+bound, ``ts`` a placeholder); the other fields. Computed once per ``bind``, read by every
+event."""
+
+_NOTHING: _Bound = ({}, dict.fromkeys(CORRELATION_FIELDS), ())
+_fields: contextvars.ContextVar[_Bound] = contextvars.ContextVar(
+    "orchestrator_blocks_log_fields", default=_NOTHING
 )
 _STRUCTLOG: dict[str, contextvars.ContextVar[Any]] | None = getattr(
     structlog.contextvars, "_CONTEXT_VARS", None
@@ -58,15 +65,17 @@ _STRUCTLOG: dict[str, contextvars.ContextVar[Any]] | None = getattr(
 _PREFIX = len("structlog_")
 
 
-def bind(**fields: Any) -> contextvars.Token[Mapping[str, Any]]:
+def bind(**fields: Any) -> contextvars.Token[_Bound]:
     """Add ``fields`` (redacted now) for this context and the tasks it starts."""
-    merged = dict(_fields.get())
+    merged = dict(_fields.get()[0])
     for key, value in fields.items():
         merged[key] = value if value is None or value.__class__ is int else redact_value(value, key)
-    return _fields.set(merged)
+    correlation = {name: merged.get(name) for name in CORRELATION_FIELDS}
+    others = tuple((k, v) for k, v in merged.items() if k not in _CORRELATION)
+    return _fields.set((merged, correlation, others))
 
 
-def reset(token: contextvars.Token[Mapping[str, Any]]) -> None:
+def reset(token: contextvars.Token[_Bound]) -> None:
     _fields.reset(token)
 
 
@@ -87,7 +96,7 @@ class bound:
 
 def current() -> Mapping[str, Any]:
     """The fields bound here (already redacted)."""
-    return _fields.get()
+    return _fields.get()[0]
 
 
 def structlog_fields() -> dict[str, Any]:
@@ -106,7 +115,7 @@ def merge_into(
     _logger: Any, _method: str, event_dict: MutableMapping[str, Any]
 ) -> MutableMapping[str, Any]:
     """A structlog processor: the bound fields, then structlog's, under the event's own."""
-    for key, value in _fields.get().items():
+    for key, value in _fields.get()[0].items():
         event_dict.setdefault(key, value)
     for key, value in structlog_fields().items():
         event_dict.setdefault(key, value)
@@ -122,26 +131,51 @@ def shape(method: str, event_dict: MutableMapping[str, Any]) -> dict[str, Any]:
     here were redacted when bound, those bound with structlog are redacted now.
     """
     own = redact_event(event_dict)
-    bound = _fields.get()
-    plugin_bound = structlog_fields()
+    fields, correlation, others = _fields.get()
     event = {"event": own.get("event"), "level": "warning" if method == "warn" else method}
-    for name in CORRELATION_FIELDS:
-        if name in own:
-            event[name] = own[name]
-        elif name in bound:
-            event[name] = bound[name]
-        else:
-            event[name] = redact_value(plugin_bound.get(name), name)
+    event.update(correlation)  # an own value below replaces one in place: the order stays
+    plugin_bound = structlog_fields()
+    if plugin_bound:
+        for name in CORRELATION_FIELDS:
+            if name not in own and name not in fields:
+                event[name] = redact_value(plugin_bound.get(name), name)
     if "ts" not in own:
         event["ts"] = utc_now_iso()
     event.update(own)
-    for key, value in bound.items():
+    for key, value in others:
         if key not in event:
             event[key] = value
     for key, value in plugin_bound.items():
         if key not in event:
             event[key] = redact_value(value, key)
     return event
+
+
+def make_logger(emit: Any) -> Any:
+    """A structlog bound logger whose one processor is ``emit`` (``emit(logger, method,
+    event_dict)``), with ``debug`` to ``error`` calling it straight: the same event dict
+    structlog would build (bound context, then the call's keys, then ``event``) without
+    its generic dispatch. Formatting arguments, ``exception`` and the rest go through
+    structlog itself."""
+    base: Any = structlog.make_filtering_bound_logger(0)
+
+    def direct(name: str) -> Any:
+        slow = getattr(base, name)
+
+        def meth(self: Any, event: str, *args: Any, **kw: Any) -> Any:
+            if args:
+                return slow(self, event, *args, **kw)
+            context = self._context
+            kw["event"] = event
+            return emit(None, name, {**context, **kw} if context else kw)
+
+        meth.__name__ = name
+        return meth
+
+    methods = {name: direct(name) for name in ("debug", "info", "warning", "error")}
+    methods.update(warn=methods["warning"], msg=methods["info"])
+    fast = type("BoundLogger", (base,), methods)
+    return structlog.wrap_logger(structlog.ReturnLogger(), processors=[emit], wrapper_class=fast)
 
 
 class EventRecorder:

@@ -40,7 +40,7 @@ class Logger(Protocol):
     def bind(self, **kw: Any) -> Any: ...
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)  # (a __dict__, not slots: ``evolve`` copies it in one step)
 class RunContext:
     """Who is running (workflow, run, block, attempt) and what the kernel lends the block."""
 
@@ -68,8 +68,9 @@ class RunContext:
             unknown = ", ".join(sorted(changes.keys() - _NAMES))
             raise TypeError(f"RunContext has no field(s) {unknown}")
         new = object.__new__(RunContext)
-        for name, slot in _SLOTS:  # the slots' own descriptors: no frozen-dataclass detour
-            slot.__set__(new, changes[name] if name in changes else slot.__get__(self))
+        attrs = new.__dict__  # frozen to callers; the copy is filled before anyone sees it
+        attrs.update(self.__dict__)
+        attrs.update(changes)
         return new
 
     @property
@@ -107,6 +108,4 @@ class RunContext:
         }
 
 
-_FIELDS = tuple(f.name for f in fields(RunContext))
-_NAMES = frozenset(_FIELDS)
-_SLOTS = tuple((name, getattr(RunContext, name)) for name in _FIELDS)
+_NAMES = frozenset(f.name for f in fields(RunContext))

@@ -183,6 +183,12 @@ def redact_value(value: Any, key: str = "") -> Any:
     """
     if value is None:
         return value
+    if value.__class__ is str:  # most of what is logged: the same checks, in fewer steps
+        if key and value and _secret_key(key):
+            return REDACTED
+        if "://" in value:
+            value = redact_text(value)
+        return scrub(value) if _registry.values else value
     if hasattr(value, "get_secret_value"):
         return REDACTED
     if key and value != "" and _secret_key(key):

@@ -17,7 +17,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from random import getrandbits
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
@@ -55,24 +55,26 @@ T = TypeVar("T")
 
 def utc_now_iso(now: datetime | None = None) -> str:
     """ISO 8601 UTC with milliseconds: the ``ts`` format of every event and envelope."""
-    # Every event and block asks for the time: the text of the current second is made once.
-    global _second, _clock_second
+    # Every event and block asks for the time: the text of a millisecond is made once.
+    global _last
     if now is None:
-        stamp = time.time()
-        second = int(stamp)
-        if _second[0] != second:
-            _second = (second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second)))
-        return f"{_second[1]}.{int((stamp - second) * 1000):03d}Z"
-    if now.tzinfo is not UTC:
+        ms = int(time.time() * 1000)
+    elif now.tzinfo is UTC:
+        ms = (now - _EPOCH) // _MS
+    else:
         return now.isoformat(timespec="milliseconds").replace("+00:00", "Z")
-    key = now.replace(microsecond=0)
-    if _clock_second[0] != key:
-        _clock_second = (key, key.isoformat().replace("+00:00", ""))
-    return f"{_clock_second[1]}.{now.microsecond // 1000:03d}Z"
+    if _last[0] != ms:
+        second = ms // 1000
+        if _second[0] != second:
+            _second[:] = [second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))]
+        _last = (ms, f"{_second[1]}.{ms - second * 1000:03d}Z")
+    return _last[1]
 
 
-_second: tuple[int, str] = (-1, "")
-_clock_second: tuple[datetime | None, str] = (None, "")
+_second: list[Any] = [None, ""]
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MS = timedelta(milliseconds=1)
+_last: tuple[int, str] = (-1, "")
 
 
 class Clock(Protocol):

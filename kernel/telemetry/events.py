@@ -15,9 +15,7 @@ import contextvars
 from collections.abc import Callable, MutableMapping
 from typing import Any
 
-import structlog
-
-from orchestrator_blocks.sdk._logfields import CORRELATION_FIELDS, shape
+from orchestrator_blocks.sdk._logfields import CORRELATION_FIELDS, make_logger, shape
 from orchestrator_blocks.sdk.redaction import redact_value
 
 __all__ = [
@@ -55,11 +53,7 @@ def get_logger() -> Any:
     """The kernel's structlog logger (built on first use)."""
     global _logger
     if _logger is None:
-        _logger = structlog.wrap_logger(
-            structlog.ReturnLogger(),
-            processors=[_emit],
-            wrapper_class=structlog.make_filtering_bound_logger(0),
-        ).bind()  # the bound logger itself, not a lazy proxy resolving it on every call
+        _logger = make_logger(_emit).bind()  # the bound logger, not a lazy proxy
     return _logger
 
 
