@@ -223,9 +223,14 @@ class PluginHost:
         """The first refusal of any ``block_guard`` (every awaitable is awaited); a guard
         that raises refuses (fail closed)."""
         refusal: Refusal | None = None
-        try:
-            for answer in self.pm.hook.block_guard(ctx=ctx, block=block):
-                if inspect.isawaitable(answer):
+        impls, kw = self.pm.hook.block_guard.get_hookimpls(), {"ctx": ctx, "block": block}
+        try:  # pluggy's order, its per-call set-up skipped (but for wrappers)
+            if any(i.hookwrapper or i.wrapper for i in impls):
+                answers = self.pm.hook.block_guard(ctx=ctx, block=block)
+            else:
+                answers = [i.function(*map(kw.__getitem__, i.argnames)) for i in reversed(impls)]
+            for answer in answers:
+                if answer is not None and inspect.isawaitable(answer):
                     answer = await answer
                 if refusal is None and isinstance(answer, Refusal):
                     refusal = answer

@@ -31,10 +31,10 @@ class RunResult:
     finished_at: str
     duration_ms: float
     parent_run_id: str | None = None
-    values: Mapping[str, Value] = field(default_factory=dict)
+    values: Mapping[str, Value] = field(default_factory=dict, repr=False)  # (a run's size)
     block_ids: Mapping[int, str] = field(default_factory=dict, repr=False)
     sinks: tuple[str, ...] = ()
-    input: Any = None
+    input: Any = field(default=None, repr=False)
     reports: Mapping[str, Any] = field(default_factory=dict)
     """What the ``run_finished`` hooks reported (``{"log_run": True, ...}``)."""
     waiting_on: Mapping[str, Any] = field(default_factory=dict)
@@ -93,7 +93,7 @@ class RunResult:
         counts: dict[str, int] = {}
         from orchestrator_blocks.sdk._logfields import decoded
 
-        for e in decoded(self.recorded):  # not kept decoded: a hook asks for this
+        for e in decoded(self.recorded, "block.succeeded", "block.skipped", "block.failed"):
             if e.get("run_id") != self.run_id:
                 continue
             name = e.get("event")

@@ -53,8 +53,8 @@ from .errors import (
 )
 from .policy import Policy
 from .registry import BlockType
-from .services import IterationBudgetExceeded, utc_now_iso
-from .values import Empty, Value, as_value
+from .services import IdTracing, IterationBudgetExceeded, NoopTracing, utc_now_iso
+from .values import _VALUE_TYPES, Empty, Value, as_value
 
 __all__ = ["Outcome", "envelope_from_exception", "execute_block"]
 
@@ -224,7 +224,7 @@ async def _invoke(
         result = await _Worker(lambda: block_type.call(ctx, value, config), ctx, block_type).run()
     else:
         result = block_type.call(ctx, value, config)
-    if inspect.isawaitable(result):
+    if result.__class__ not in _VALUE_TYPES and inspect.isawaitable(result):
         result = await result
     return result
 
@@ -266,6 +266,9 @@ def _retry_delay_ms(env: ErrorEnvelope, policy: Policy, ctx: RunContext) -> int:
     return delay
 
 
+_ID_ONLY = (IdTracing, NoopTracing)
+
+
 async def execute_block(
     block_type: BlockType,
     config: Mapping[str, Any],
@@ -284,14 +287,17 @@ async def execute_block(
     :class:`IterationBudgetExceeded`.
     """
     services = ctx.services
-    attrs = {
-        "workflow.id": ctx.workflow_id,
-        "run.id": ctx.run_id,
-        "block.id": ctx.block_id or "",
-        "block.type": block_type.type_id,
-        "block.domain": block_type.domain,
-    }
-    with services.tracing.span(f"block {ctx.block_id}", attrs) as span:
+    tracing = services.tracing
+    attrs = None
+    if tracing.__class__ not in _ID_ONLY:  # (spans nothing records take no attributes)
+        attrs = {
+            "workflow.id": ctx.workflow_id,
+            "run.id": ctx.run_id,
+            "block.id": ctx.block_id or "",
+            "block.type": block_type.type_id,
+            "block.domain": block_type.domain,
+        }
+    with tracing.span(f"block {ctx.block_id}", attrs) as span:
         attempt = 0
         while True:
             attempt += 1

@@ -67,11 +67,19 @@ _PREFIX = len("structlog_")
 
 def bind(**fields: Any) -> contextvars.Token[_Bound]:
     """Add ``fields`` (redacted now) for this context and the tasks it starts."""
-    merged = dict(_fields.get()[0])
+    merged, correlation, others = _fields.get()
+    merged, correlation = dict(merged), dict(correlation)
+    more = False
     for key, value in fields.items():
-        merged[key] = value if value is None or value.__class__ is int else redact_value(value, key)
-    correlation = {name: merged.get(name) for name in CORRELATION_FIELDS}
-    others = tuple((k, v) for k, v in merged.items() if k not in _CORRELATION)
+        if value is not None and value.__class__ is not int:
+            value = redact_value(value, key)
+        merged[key] = value
+        if key in _CORRELATION:
+            correlation[key] = value
+        else:
+            more = True
+    if more:
+        others = tuple((k, v) for k, v in merged.items() if k not in _CORRELATION)
     return _fields.set((merged, correlation, others))
 
 
@@ -199,8 +207,11 @@ class EventRecorder:
         return tuple(self.chunks)
 
 
-def decoded(chunks: tuple[bytes, ...]) -> Iterator[dict[str, Any]]:
-    """The events of :meth:`EventRecorder.recorded`, in order."""
+def decoded(chunks: tuple[bytes, ...], *names: str) -> Iterator[dict[str, Any]]:
+    """The events of :meth:`EventRecorder.recorded`, in order (only those named ``names``
+    when given: the others are not even parsed)."""
+    heads = tuple(b'{"event":' + orjson.dumps(name) for name in names)
     for chunk in chunks:
         for line in zlib.decompress(chunk).splitlines():
-            yield orjson.loads(line)
+            if not heads or line.startswith(heads):
+                yield orjson.loads(line)

@@ -363,9 +363,14 @@ def redact_event(event_dict: MutableMapping[str, Any]) -> MutableMapping[str, An
     Numbers, booleans and ``None`` pass untouched; every other value goes through
     :func:`redact_value` (secret-looking keys, URL credentials, registered secret values).
     """
+    scrubbing = bool(_registry.values)
     for key, value in event_dict.items():
-        if value.__class__ not in _NOT_TEXT:
-            event_dict[key] = redact_value(value, key)
+        cls = value.__class__
+        if cls in _NOT_TEXT or (
+            cls is str and not scrubbing and "://" not in value and not (value and _secret_key(key))
+        ):
+            continue  # (a plain string: nothing to mask, the common case spelled out)
+        event_dict[key] = redact_value(value, key)
     return event_dict
 
 

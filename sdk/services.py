@@ -14,8 +14,8 @@ from __future__ import annotations
 import contextvars
 import inspect
 import time
-from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
-from contextlib import AbstractContextManager, contextmanager
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from random import getrandbits
@@ -120,6 +120,12 @@ class _NoopSpan:
     trace_id: str | None = None
     span_id: str | None = None
 
+    def __enter__(self) -> _NoopSpan:  # its own context manager: no generator per span
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        return None
+
     def set_attribute(self, key: str, value: Any) -> None:
         return None
 
@@ -135,9 +141,8 @@ class NoopTracing:
 
     _span = _NoopSpan()
 
-    @contextmanager
-    def span(self, name: str, attributes: Mapping[str, Any] | None = None) -> Iterator[Span]:
-        yield self._span
+    def span(self, name: str, attributes: Mapping[str, Any] | None = None) -> _NoopSpan:
+        return self._span
 
 
 class _IdSpan:
