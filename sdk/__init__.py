@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 from .lazy import lazy_attributes
 
 if TYPE_CHECKING:
+    from ._logfields import log_fields
     from .context import RunContext
     from .errors import (
         BlockError,
@@ -98,6 +99,7 @@ __all__ = [
     "block_type",
     "family",
     "hookimpl",
+    "log_fields",
     "to_jsonable",
 ]
 
@@ -126,6 +128,7 @@ __getattr__, __dir__ = lazy_attributes(
         "ItemDispatcher": ".services",
         "Json": ".values",
         "KillSwitches": ".services",
+        "log_fields": "._logfields",
         "OrchestratorError": ".errors",
         "Origin": ".errors",
         "PlannedBlock": ".run",

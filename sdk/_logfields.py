@@ -29,6 +29,7 @@ __all__ = [
     "bound",
     "current",
     "decoded",
+    "log_fields",
     "make_logger",
     "merge_into",
     "reset",
@@ -100,6 +101,12 @@ class bound:
 
     def __exit__(self, *_exc: object) -> None:
         _fields.reset(self._token)
+
+
+log_fields = bound
+"""``with sdk.log_fields(fan_out_item=key):`` every event logged inside (runs started
+there included) carries these fields, redacted once here (cheaper than binding them with
+``structlog.contextvars``, which every event would have to look up and redact again)."""
 
 
 def current() -> Mapping[str, Any]:

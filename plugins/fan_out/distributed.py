@@ -20,8 +20,6 @@ import contextlib
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import structlog
-
 from orchestrator_blocks import sdk
 
 from .item_run import Retry, engaged, run_item
@@ -108,7 +106,7 @@ async def run_chunk(
             if not await ledger.claim(run_id, block_id, key, owner, lease_s):
                 continue  # finished, or another worker holds it
             held.add(key)
-            with structlog.contextvars.bound_contextvars(worker=owner):
+            with sdk.log_fields(worker=owner):
                 result = await run_item(item_ctx, workflow, key, payload, retry)
             await ledger.finish(
                 run_id, block_id, key, result.outcome, attempts=result.attempts, code=result.code

@@ -6,8 +6,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import structlog
-
 from orchestrator_blocks import sdk
 
 from .codes import UNKNOWN_OUTCOME_SUFFIX as UNKNOWN_SUFFIX
@@ -56,7 +54,7 @@ async def run_item(
     once its reviewer dropped it), retried. The item's run is a child of ``ctx``'s run."""
     payload = sdk.Json(dict(data))
     log = ctx.log
-    with structlog.contextvars.bound_contextvars(fan_out_item=key):
+    with sdk.log_fields(fan_out_item=key):
         attempt = 0
         while True:
             attempt += 1

@@ -79,6 +79,7 @@ SDK = [
     "block_type",
     "family",
     "hookimpl",
+    "log_fields",
     "to_jsonable",
 ]
 
