@@ -32,13 +32,10 @@ from orchestrator_blocks.sdk import (
     Empty,
     ErrorEnvelope,
     Json,
-    Origin,
     Refusal,
-    RetryDisposition,
     RunContext,
     RunPaused,
     RunStatus,
-    Severity,
     Value,
     _logfields,
 )
@@ -127,6 +124,7 @@ class Run:
         self.status = RunStatus.CREATED
         self.succeeded: dict[str, str] = {}
         self.waiting_on: Mapping[str, Any] = {}
+        self._inline = False  # (the run's own task works through its blocks, see _schedule)
         self.log = get_logger()
         self.ctx = RunContext(
             workflow_id=plan.workflow_id,
@@ -153,20 +151,8 @@ class Run:
         self, code: str, message: str, block_id: str | None = None, **details: Any
     ) -> ErrorEnvelope:
         """A failure the runtime owns: of the run, or of a block a guard refused (manual)."""
-        return ErrorEnvelope(
-            origin=Origin.RUNTIME,
-            domain=None,
-            code=code,
-            message=message,
-            retry_disposition=RetryDisposition.MANUAL if block_id else RetryDisposition.NEVER,
-            severity=Severity.WARN if block_id else Severity.ERROR,
-            workflow_id=self.plan.workflow_id,
-            run_id=self.run_id,
-            block_id=block_id,
-            attempt=0,
-            ts=utc_now_iso(),
-            details=details,
-        )
+        ids = {"workflow_id": self.plan.workflow_id, "run_id": self.run_id, "block_id": block_id}
+        return ErrorEnvelope.of_runtime(code, message, ts=utc_now_iso(), details=details, **ids)
 
     async def execute(self, timeout_ms: int | None) -> RunResult:
         clock = self.services.clock
@@ -334,6 +320,12 @@ class Run:
         self._tasks: set[asyncio.Task[None]] = set()
         self._idle: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         try:
+            if len(self._ready) == 1:  # one entry block: its worker is this very task
+                self._inline = True  # (left so when a block raises: the pass ends here)
+                await self._work()
+                self._inline = False
+                if not self._tasks and not self._idle.done():  # (done: a sibling task raised)
+                    return
             self._spawn()
             await self._idle
         finally:
@@ -343,7 +335,7 @@ class Run:
                 await asyncio.gather(*self._tasks, return_exceptions=True)
 
     def _spawn(self) -> None:
-        while len(self._tasks) < min(len(self._ready), MAX_TASKS):
+        while len(self._tasks) + self._inline < min(len(self._ready), MAX_TASKS):
             task = asyncio.create_task(self._work(), name=f"{self.run_id}:blocks")
             self._tasks.add(task)
             task.add_done_callback(self._reap)
@@ -356,11 +348,11 @@ class Run:
             self._idle.cancel()
         elif task.exception() is not None:
             self._idle.set_exception(task.exception())  # type: ignore[arg-type]
-        elif not self._tasks and not self._ready:
+        elif not self._tasks and not self._ready and not self._inline:
             self._idle.set_result(None)
 
     async def _work(self) -> None:
-        while self._ready:
+        while self._ready and not self._idle.done():
             job, value = self._ready.popleft()
             outcome = await self._run_block(job, value)
             self._ready.extend(self._after(job, outcome))

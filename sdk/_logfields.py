@@ -12,6 +12,7 @@ keys win over both. A run keeps its events compressed (:class:`EventRecorder`).
 from __future__ import annotations
 
 import contextvars
+import json
 import zlib
 from collections.abc import Iterator, Mapping, MutableMapping
 from typing import Any
@@ -21,6 +22,7 @@ import structlog
 
 from .redaction import redact_event, redact_value
 from .services import utc_now_iso
+from .values import to_jsonable
 
 __all__ = [
     "CORRELATION_FIELDS",
@@ -29,6 +31,7 @@ __all__ = [
     "bound",
     "current",
     "decoded",
+    "encode_event",
     "log_fields",
     "make_logger",
     "merge_into",
@@ -51,12 +54,12 @@ CORRELATION_FIELDS = (
 """Contract §8's fields: on every event, in this order after ``event`` and ``level``."""
 
 _CORRELATION = frozenset(CORRELATION_FIELDS)
-_Bound = tuple[Mapping[str, Any], dict[str, Any], tuple[tuple[str, Any], ...]]
+_Bound = tuple[Mapping[str, Any], dict[str, Any], dict[str, Any]]
 """What is bound here: the fields; the correlation fields in their order (``None`` where not
 bound, ``ts`` a placeholder); the other fields. Computed once per ``bind``, read by every
 event."""
 
-_NOTHING: _Bound = ({}, dict.fromkeys(CORRELATION_FIELDS), ())
+_NOTHING: _Bound = ({}, dict.fromkeys(CORRELATION_FIELDS), {})
 _fields: contextvars.ContextVar[_Bound] = contextvars.ContextVar(
     "orchestrator_blocks_log_fields", default=_NOTHING
 )
@@ -69,8 +72,7 @@ _PREFIX = len("structlog_")
 def bind(**fields: Any) -> contextvars.Token[_Bound]:
     """Add ``fields`` (redacted now) for this context and the tasks it starts."""
     merged, correlation, others = _fields.get()
-    merged, correlation = dict(merged), dict(correlation)
-    more = False
+    merged, correlation, copied = dict(merged), dict(correlation), False
     for key, value in fields.items():
         if value is not None and value.__class__ is not int:
             value = redact_value(value, key)
@@ -78,9 +80,9 @@ def bind(**fields: Any) -> contextvars.Token[_Bound]:
         if key in _CORRELATION:
             correlation[key] = value
         else:
-            more = True
-    if more:
-        others = tuple((k, v) for k, v in merged.items() if k not in _CORRELATION)
+            if not copied:
+                others, copied = dict(others), True
+            others[key] = value
     return _fields.set((merged, correlation, others))
 
 
@@ -157,7 +159,7 @@ def shape(method: str, event_dict: MutableMapping[str, Any]) -> dict[str, Any]:
     if "ts" not in own:
         event["ts"] = utc_now_iso()
     event.update(own)
-    for key, value in others:
+    for key, value in others.items():
         if key not in event:
             event[key] = value
     for key, value in plugin_bound.items():
@@ -191,6 +193,37 @@ def make_logger(emit: Any) -> Any:
     methods.update(warn=methods["warning"], msg=methods["info"])
     fast = type("BoundLogger", (base,), methods)
     return structlog.wrap_logger(structlog.ReturnLogger(), processors=[emit], wrapper_class=fast)
+
+
+_OPTIONS = (
+    orjson.OPT_APPEND_NEWLINE
+    | orjson.OPT_NON_STR_KEYS
+    | orjson.OPT_PASSTHROUGH_DATETIME
+    | orjson.OPT_PASSTHROUGH_DATACLASS
+)
+
+
+def _default(obj: Any) -> Any:
+    return to_jsonable(obj) if isinstance(obj, bytes) else str(obj)
+
+
+def encode_event(event: dict[str, Any]) -> bytes:
+    """One JSON line; the same event asked twice in a row (the run's own list, then the
+    file) is encoded once."""
+    global _last_line
+    last = _last_line
+    if last[0] is event:
+        return last[1]
+    try:
+        line = orjson.dumps(event, default=_default, option=_OPTIONS)
+    except (orjson.JSONEncodeError, TypeError):  # e.g. an int beyond 64 bits: json copes
+        text = json.dumps(event, default=_default, ensure_ascii=False, separators=(",", ":"))
+        line = (text + "\n").encode("utf-8")
+    _last_line = (event, line)
+    return line
+
+
+_last_line: tuple[Any, bytes] = (None, b"")
 
 
 class EventRecorder:

@@ -354,6 +354,35 @@ class ErrorEnvelope:
         }
 
     @classmethod
+    def of_runtime(
+        cls,
+        code: str,
+        message: str,
+        *,
+        workflow_id: str,
+        run_id: str,
+        block_id: str | None,
+        ts: str,
+        details: Mapping[str, Any],
+    ) -> ErrorEnvelope:
+        """A failure the runtime owns: of a run (never retried, an error), or of a block a
+        guard refused (``block_id`` given: a person may retry it, a warning)."""
+        return cls(
+            origin=Origin.RUNTIME,
+            domain=None,
+            code=code,
+            message=message,
+            retry_disposition=RetryDisposition.MANUAL if block_id else RetryDisposition.NEVER,
+            severity=Severity.WARN if block_id else Severity.ERROR,
+            workflow_id=workflow_id,
+            run_id=run_id,
+            block_id=block_id,
+            attempt=0,
+            ts=ts,
+            details=details,
+        )
+
+    @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ErrorEnvelope:
         cause = data.get("cause")
         return cls(

@@ -14,7 +14,6 @@ were logged, and a run flushes when it ends, so a ``kill -9`` loses at most the 
 from __future__ import annotations
 
 import atexit
-import json
 import os
 import re
 import threading
@@ -26,7 +25,7 @@ from typing import Any
 
 import orjson
 
-from orchestrator_blocks.sdk import to_jsonable
+from orchestrator_blocks.sdk._logfields import encode_event
 
 __all__ = [
     "DEFAULT_MAX_BYTES",
@@ -43,36 +42,9 @@ _NAME = re.compile(r"^events-(\d{4}-\d{2}-\d{2})(?:\.(\d{3,}))?\.jsonl$")
 
 FLUSH_S = 0.05
 _BUFFER_LINES = 512
-_OPTIONS = (
-    orjson.OPT_APPEND_NEWLINE
-    | orjson.OPT_NON_STR_KEYS
-    | orjson.OPT_PASSTHROUGH_DATETIME
-    | orjson.OPT_PASSTHROUGH_DATACLASS
-)
+
+
 _sinks: weakref.WeakSet[JsonLinesSink] = weakref.WeakSet()
-
-
-def _default(obj: Any) -> Any:
-    return to_jsonable(obj) if isinstance(obj, bytes) else str(obj)
-
-
-def encode_event(event: dict[str, Any]) -> bytes:
-    """One JSON line; the same event asked twice in a row (the run's own list, then the
-    file) is encoded once."""
-    global _last
-    last = _last
-    if last[0] is event:
-        return last[1]
-    try:
-        line = orjson.dumps(event, default=_default, option=_OPTIONS)
-    except (orjson.JSONEncodeError, TypeError):  # e.g. an int beyond 64 bits: json copes
-        text = json.dumps(event, default=_default, ensure_ascii=False, separators=(",", ":"))
-        line = (text + "\n").encode("utf-8")
-    _last = (event, line)
-    return line
-
-
-_last: tuple[Any, bytes] = (None, b"")
 
 
 def flush_sinks() -> None:
