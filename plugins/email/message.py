@@ -215,6 +215,8 @@ class Outgoing:
 
 _PLAIN_NAME = re.compile(r"[A-Za-z0-9]+(?: [A-Za-z0-9]+)*")
 _PLAIN_MSGID = re.compile(rf"<{_WORD}(?:\.{_WORD})*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*>")
+# Printable ASCII words, single spaces between: an unstructured header written as it is.
+_PLAIN_TEXT = re.compile(r"[!-~]+(?: [!-~]+)*")
 _MAX_LINE = SMTP_POLICY.max_line_length or 78
 _TEXT_HEADERS = b'Content-Type: text/plain; charset="utf-8"\r\nContent-Transfer-Encoding: 7bit\r\n'
 _TEXT_TRAILER = b"MIME-Version: 1.0\r\n\r\n"
@@ -250,6 +252,15 @@ def _address_line(name: str, addresses: list[tuple[str, str]]) -> bytes | None:
     return line.encode("ascii") + b"\r\n"
 
 
+def _text_line(name: str, value: str) -> bytes | None:
+    """An unstructured header (a subject that may differ per message), written directly
+    when it is plain ASCII that fits on a line and holds no encoded word."""
+    fits = len(name) + 2 + len(value) <= _MAX_LINE
+    if fits and "=?" not in value and _PLAIN_TEXT.fullmatch(value):
+        return f"{name}: {value}\r\n".encode("ascii")
+    return _folded(name, value)
+
+
 def _wire(parts: _Parts) -> bytes | None:
     """The message's SMTP bytes, when it is a short plain-text one (else ``None``)."""
     if parts.html is not None or parts.attachments:
@@ -271,7 +282,7 @@ def _wire(parts: _Parts) -> bytes | None:
     if parts.reply_to:
         out.append(_address_line("Reply-To", parts.reply_to))
     if parts.subject is not None:
-        out.append(_folded("Subject", parts.subject))
+        out.append(_text_line("Subject", parts.subject))
     out.append(_folded("Date", parts.date))
     if _PLAIN_MSGID.fullmatch(parts.message_id) and len(parts.message_id) <= _MAX_LINE - 12:
         out.append(b"Message-ID: " + parts.message_id.encode("ascii") + b"\r\n")
