@@ -14,7 +14,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, and_, select, update
+from sqlalchemy import Connection, and_, bindparam, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 
 from orchestrator_blocks.sdk.services import utc_now_iso
 
@@ -161,6 +162,36 @@ class OutboundLog:
 
     def __init__(self, engine: StoreEngine) -> None:
         self.engine = engine
+        # A fan-out claims and finishes a key per message: the statements are built once
+        # with bound parameters (building one per call cost more than the write itself).
+        t = outbound_email_log
+        self._insert: Any = None
+        if engine.dialect == "sqlite":
+            self._insert = sqlite.insert(t).on_conflict_do_nothing(
+                index_elements=["idempotency_key"]
+            )
+        elif engine.dialect == "postgresql":  # psycopg's rowcount is -1 here: RETURNING
+            self._insert = (
+                postgresql.insert(t)
+                .on_conflict_do_nothing(index_elements=["idempotency_key"])
+                .returning(t.c.idempotency_key)
+            )
+        self._reclaim = (
+            update(t)
+            .where(and_(t.c.idempotency_key == bindparam("p_key"), t.c.status == "failed"))
+            .values(status="sending", workflow_run_id=bindparam("p_run"), error=None)
+        )
+        by_key = t.c.idempotency_key == bindparam("p_key")
+        self._finish = (
+            update(t).where(by_key).values(status=bindparam("p_status"), error=bindparam("p_error"))
+        )
+        self._finish_sent = (
+            update(t)
+            .where(by_key)
+            .values(
+                status=bindparam("p_status"), error=bindparam("p_error"), sent_at=bindparam("p_at")
+            )
+        )
 
     def get(self, key: str) -> SendRecord | None:
         t = outbound_email_log
@@ -224,18 +255,19 @@ class OutboundLog:
             "created_at": utc_now_iso(),
         }
 
-    @staticmethod
-    def claim_in(conn: Connection, values: dict[str, Any]) -> tuple[bool, SendRecord | None]:
+    def claim_in(self, conn: Connection, values: dict[str, Any]) -> tuple[bool, SendRecord | None]:
         """:meth:`begin`'s claim inside a transaction someone else commits."""
         t = outbound_email_log
         key, run_id = values["idempotency_key"], values["workflow_run_id"]
-        if insert_ignore(conn, t, values, ["idempotency_key"]):
+        if self._insert is None:
+            inserted = insert_ignore(conn, t, values, ["idempotency_key"])
+        elif self.engine.dialect == "postgresql":
+            inserted = conn.execute(self._insert, values).first() is not None
+        else:
+            inserted = bool(conn.execute(self._insert, values).rowcount)
+        if inserted:
             return True, None
-        retried = conn.execute(
-            update(t)
-            .where(and_(t.c.idempotency_key == key, t.c.status == "failed"))
-            .values(status="sending", workflow_run_id=run_id, error=None)
-        )
+        retried = conn.execute(self._reclaim, {"p_key": key, "p_run": run_id})
         if retried.rowcount:
             return True, None
         row = conn.execute(select(t).where(t.c.idempotency_key == key)).mappings().one()
@@ -254,14 +286,21 @@ class OutboundLog:
             what=f"record send {key} as {status}",
         )
 
-    @staticmethod
-    def finish_in(conn: Connection, key: str, status: str, error: str | None) -> None:
+    def finish_in(self, conn: Connection, key: str, status: str, error: str | None) -> None:
         """:meth:`finish` inside a transaction someone else commits."""
-        t = outbound_email_log
-        values: dict[str, Any] = {"status": status, "error": _text(error)}
-        if status == "sent":
-            values["sent_at"] = utc_now_iso()
-        conn.execute(update(t).where(t.c.idempotency_key == key).values(**values))
+        conn.execute(*self.finish_statement(key, status, error))
+
+    def finish_statement(
+        self, key: str, status: str, error: str | None
+    ) -> tuple[Any, dict[str, Any]]:
+        """The statement recording ``key``'s outcome and its parameters (``sent_at`` is set
+        when it was sent): the same statement for every key, so a group commit runs the
+        finishes that come together as one ``executemany``."""
+        params: dict[str, Any] = {"p_key": key, "p_status": status, "p_error": _text(error)}
+        if status != "sent":
+            return self._finish, params
+        params["p_at"] = utc_now_iso()
+        return self._finish_sent, params
 
     def mark_unknown(self, run_id: str) -> list[str]:
         """Sends of ``run_id`` still ``sending`` (their process died mid-delivery) become

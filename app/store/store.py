@@ -245,13 +245,14 @@ class SendLog:
             related_workflow=related_workflow,
         )
         # Committed (with other sends' claims and finishes) before the message is sent.
-        ok, existing = await self._store.writer.call(
-            lambda conn: OutboundLog.claim_in(conn, values)
-        )
+        outbound = self._store.outbound
+        ok, existing = await self._store.writer.call(lambda conn: outbound.claim_in(conn, values))
         return ok, (existing.__dict__ if existing is not None else None)
 
     async def finish(self, key: str, status: str, *, error: str | None = None) -> None:
-        await self._store.writer.call(lambda conn: OutboundLog.finish_in(conn, key, status, error))
+        # Committed with the other finishes of the moment, as one executemany.
+        statement, params = self._store.outbound.finish_statement(key, status, error)
+        await self._store.writer.submit(statement, params)
 
 
 class ItemLog:

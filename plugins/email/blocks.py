@@ -215,7 +215,6 @@ async def _deliver(ctx: sdk.RunContext, outgoing: Outgoing, now: Any) -> sdk.Val
 def _pool(ctx: sdk.RunContext, url: str) -> SmtpPool:
     """The run's open sessions to this server (created on the first send, closed with the
     run): the items of a fan-out reuse them instead of connecting once per message."""
-    target = parse_smtp_url(url)
     raw = ctx.settings.get(SMTP_POOL_SETTING) or "16"
     if not raw.isdigit() or int(raw) < 1:
         raise sdk.BlockError(
@@ -224,7 +223,10 @@ def _pool(ctx: sdk.RunContext, url: str) -> SmtpPool:
             details={"transport": "smtp"},
         )
     key = "email.smtp_pool:" + hashlib.sha256(url.encode()).hexdigest()[:16]
-    return ctx.services.resource(key, lambda: SmtpPool(target, int(raw)), SmtpPool.aclose)
+    # The URL is parsed (and refused when unusable) once per run, when the pool is made.
+    return ctx.services.resource(
+        key, lambda: SmtpPool(parse_smtp_url(url), int(raw)), SmtpPool.aclose
+    )
 
 
 BLOCK_TYPES = (send_email,)

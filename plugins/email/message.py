@@ -33,11 +33,12 @@ import hashlib
 import json
 import mimetypes
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from email.headerregistry import BaseHeader, HeaderRegistry
 from email.message import EmailMessage
+from email.policy import SMTP as SMTP_POLICY
 from email.policy import default as default_policy
 from email.utils import format_datetime, formataddr, getaddresses, make_msgid
 from pathlib import Path
@@ -93,6 +94,9 @@ _RESERVED_HEADERS = frozenset(
 )
 _HEADER_NAME = re.compile(r"^[!-9;-~]+$")  # printable ASCII except ':' (RFC 5322 ftext)
 _LINE_BREAKS = ("\r", "\n", "\0")
+_WORD = r"[A-Za-z0-9_+-]+"
+# ``local@domain`` with nothing ``getaddresses`` would have to interpret.
+_PLAIN_ADDRESS = re.compile(rf"{_WORD}(?:\.{_WORD})*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*")
 
 
 class _SharedHeaders(HeaderRegistry):
@@ -109,23 +113,189 @@ class _SharedHeaders(HeaderRegistry):
     def _parsed(self, name: str, value: str) -> BaseHeader:
         return super().__call__(name, value)
 
+    @functools.lru_cache(maxsize=256)  # noqa: B019 - one registry for the process
+    def __getitem__(self, name: str) -> type[BaseHeader]:
+        # The standard registry makes a new class on every lookup, and the policy looks
+        # one up per header set (to check how many of it a message may have).
+        return super().__getitem__(name)
+
 
 _POLICY = default_policy.clone(header_factory=_SharedHeaders())
 
 
 @dataclass(frozen=True, slots=True)
-class Outgoing:
-    """A composed message and its SMTP envelope (bare addresses)."""
+class _Parts:
+    """What a message is made of, checked: enough to build its ``EmailMessage``."""
 
-    message: EmailMessage
-    sender: str
-    to: list[str]
-    cc: list[str]
+    sender: tuple[str, str]
+    to: list[tuple[str, str]]
+    cc: list[tuple[str, str]]
+    reply_to: list[tuple[str, str]]
+    subject: str | None
+    date: str
     message_id: str
+    headers: dict[str, str]
+    text: str
+    html: str | None
+    attachments: list[tuple[str, bytes, str, str]]
+
+    def header_fields(self) -> Iterator[tuple[str, str]]:
+        """The headers set before the content, in the message's order."""
+        yield "From", formataddr(self.sender)
+        yield "To", ", ".join(formataddr(a) for a in self.to)
+        if self.cc:
+            yield "Cc", ", ".join(formataddr(a) for a in self.cc)
+        if self.reply_to:
+            yield "Reply-To", ", ".join(formataddr(a) for a in self.reply_to)
+        if self.subject is not None:
+            yield "Subject", self.subject
+        yield "Date", self.date
+        yield "Message-ID", self.message_id
+        yield from self.headers.items()
+
+    def build(self) -> EmailMessage:
+        """The message (``ValueError``/``TypeError``/``IndexError`` when it cannot be encoded)."""
+        msg = EmailMessage(policy=_POLICY)
+        for name, value in self.header_fields():
+            msg[name] = value
+        msg.set_content(self.text)
+        if self.html is not None:
+            msg.add_alternative(self.html, subtype="html")
+        for name, content, maintype, subtype in self.attachments:
+            msg.add_attachment(content, maintype=maintype, subtype=subtype, filename=name)
+        return msg
+
+
+class Outgoing:
+    """A composed message and its SMTP envelope (bare addresses).
+
+    ``data`` is the message as it goes over SMTP (CRLF line endings, before dot-stuffing)
+    when it could be written directly (see :func:`_wire`), else ``None``: the transport
+    then flattens ``message``. ``message`` is built when first asked for.
+    """
+
+    __slots__ = ("_message", "_parts", "cc", "data", "message_id", "sender", "to")
+
+    def __init__(
+        self,
+        parts: _Parts,
+        *,
+        data: bytes | None = None,
+        message: EmailMessage | None = None,
+    ) -> None:
+        self._parts = parts
+        self._message = message
+        self.data = data
+        self.sender = parts.sender[1]
+        self.to = [a for _, a in parts.to]
+        self.cc = [a for _, a in parts.cc]
+        self.message_id = parts.message_id
+
+    @property
+    def message(self) -> EmailMessage:
+        if self._message is None:
+            self._message = self._parts.build()
+        return self._message
 
     @property
     def recipients(self) -> list[str]:
         return self.to + self.cc
+
+
+# -- the wire form, written without the ``email`` package for the common message --------
+#
+# A fan-out sends thousands of messages that differ only in their recipients, Message-ID
+# and text. Building an ``EmailMessage`` and flattening it parses and refolds every header
+# of every message; here the headers a fan-out repeats (From, Subject, Date, extra ones)
+# are folded once by the ``email`` package itself and remembered, the per-message ones are
+# written directly when they are plain ASCII that fits on one line, and a short ASCII body
+# is written as the ``email`` package would write it (7bit). Anything else (HTML,
+# attachments, long lines, non-ASCII text, unusual addresses) takes the ``email``
+# package's path. The bytes are the same either way (the unit tests compare them).
+
+_PLAIN_NAME = re.compile(r"[A-Za-z0-9]+(?: [A-Za-z0-9]+)*")
+_PLAIN_MSGID = re.compile(rf"<{_WORD}(?:\.{_WORD})*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*>")
+# Printable ASCII words, single spaces between: an unstructured header written as it is.
+_PLAIN_TEXT = re.compile(r"[!-~]+(?: [!-~]+)*")
+_MAX_LINE = SMTP_POLICY.max_line_length or 78
+_TEXT_HEADERS = b'Content-Type: text/plain; charset="utf-8"\r\nContent-Transfer-Encoding: 7bit\r\n'
+_TEXT_TRAILER = b"MIME-Version: 1.0\r\n\r\n"
+
+
+def _fold(name: str, value: str) -> bytes | None:
+    """``name: value`` as the ``email`` package writes it for SMTP (``None``: not valid)."""
+    try:
+        return SMTP_POLICY.fold_binary(*_POLICY.header_store_parse(name, value))
+    except (ValueError, TypeError, IndexError):
+        return None
+
+
+_folded = functools.lru_cache(maxsize=1024)(_fold)
+""":func:`_fold` for the headers a fan-out repeats (From, Subject, Date, extra ones)."""
+
+
+def _address_line(name: str, addresses: list[tuple[str, str]]) -> bytes | None:
+    """An address header of plain addresses, written directly when it fits on a line."""
+    shown = []
+    for display, addr in addresses:
+        if not _PLAIN_ADDRESS.fullmatch(addr):
+            return _fold(name, ", ".join(formataddr(a) for a in addresses))
+        if display:
+            if not _PLAIN_NAME.fullmatch(display):
+                return _fold(name, ", ".join(formataddr(a) for a in addresses))
+            shown.append(f"{display} <{addr}>")
+        else:
+            shown.append(addr)
+    line = f"{name}: {', '.join(shown)}"
+    if len(line) > _MAX_LINE:
+        return _fold(name, ", ".join(shown))
+    return line.encode("ascii") + b"\r\n"
+
+
+def _text_line(name: str, value: str) -> bytes | None:
+    """An unstructured header (a subject that may differ per message), written directly
+    when it is plain ASCII that fits on a line and holds no encoded word."""
+    fits = len(name) + 2 + len(value) <= _MAX_LINE
+    if fits and "=?" not in value and _PLAIN_TEXT.fullmatch(value):
+        return f"{name}: {value}\r\n".encode("ascii")
+    return _folded(name, value)
+
+
+def _wire(parts: _Parts) -> bytes | None:
+    """The message's SMTP bytes, when it is a short plain-text one (else ``None``)."""
+    if parts.html is not None or parts.attachments:
+        return None
+    try:
+        lines = parts.text.encode("ascii").splitlines()
+    except UnicodeEncodeError:
+        return None
+    if any(len(line) > _MAX_LINE for line in lines):
+        return None
+    for name in parts.headers:
+        low = name.lower()
+        # ``set_content`` drops content-* headers; registered ones may be limited in number.
+        if low.startswith("content-") or low in _REGISTERED:
+            return None
+    out = [_folded("From", formataddr(parts.sender)), _address_line("To", parts.to)]
+    if parts.cc:
+        out.append(_address_line("Cc", parts.cc))
+    if parts.reply_to:
+        out.append(_address_line("Reply-To", parts.reply_to))
+    if parts.subject is not None:
+        out.append(_text_line("Subject", parts.subject))
+    out.append(_folded("Date", parts.date))
+    if _PLAIN_MSGID.fullmatch(parts.message_id) and len(parts.message_id) <= _MAX_LINE - 12:
+        out.append(b"Message-ID: " + parts.message_id.encode("ascii") + b"\r\n")
+    else:
+        out.append(_fold("Message-ID", parts.message_id))
+    out.extend(_folded(name, value) for name, value in parts.headers.items())
+    if None in out:
+        return None
+    body = b"\r\n".join(lines) + b"\r\n"
+    return b"".join(out) + _TEXT_HEADERS + _TEXT_TRAILER + body  # type: ignore[arg-type]
+
+
+_REGISTERED = frozenset(_POLICY.header_factory.registry)  # type: ignore[attr-defined]
 
 
 def _invalid(message: str, **details: Any) -> sdk.BlockError:
@@ -158,6 +328,8 @@ def parse_addresses(raw: str | Iterable[str] | None, field: str) -> list[tuple[s
         if not isinstance(item, str):
             raise ValueError(f"{field} must contain address strings only, got {item!r}")
         check_header_text(item, field)
+    if all(_PLAIN_ADDRESS.fullmatch(item) for item in items):
+        return [("", item) for item in items]  # what getaddresses gives, without parsing
     parsed = getaddresses(items)
     for name, addr in parsed:
         local, at, domain = addr.rpartition("@")
@@ -367,35 +539,27 @@ def compose(
     text, html = _parts(body, env, config.get("html"))
     message_id = _message_id(config, env, sender[1].rpartition("@")[2])
     attachments = _attachments(_pick(config, env, "attachments"), files_root)
-
-    msg = EmailMessage(policy=_POLICY)
+    parts = _Parts(
+        sender=sender,
+        to=to,
+        cc=cc,
+        reply_to=reply_to,
+        subject=subject,
+        date=format_datetime(now),
+        message_id=message_id,
+        headers=headers,
+        text=text,
+        html=html,
+        attachments=attachments,
+    )
+    data = _wire(parts)
+    if data is not None:
+        return Outgoing(parts, data=data)
     try:
-        msg["From"] = formataddr(sender)
-        msg["To"] = ", ".join(formataddr(a) for a in to)
-        if cc:
-            msg["Cc"] = ", ".join(formataddr(a) for a in cc)
-        if reply_to:
-            msg["Reply-To"] = ", ".join(formataddr(a) for a in reply_to)
-        if subject is not None:
-            msg["Subject"] = subject
-        msg["Date"] = format_datetime(now)
-        msg["Message-ID"] = message_id
-        for name, header_value in headers.items():
-            msg[name] = header_value
-        msg.set_content(text)
-        if html is not None:
-            msg.add_alternative(html, subtype="html")
-        for name, content, maintype, subtype in attachments:
-            msg.add_attachment(content, maintype=maintype, subtype=subtype, filename=name)
+        msg = parts.build()
     except (ValueError, TypeError, IndexError) as exc:
         raise _invalid(f"the message cannot be encoded: {exc}") from None
-    return Outgoing(
-        message=msg,
-        sender=sender[1],
-        to=[a for _, a in to],
-        cc=[a for _, a in cc],
-        message_id=message_id,
-    )
+    return Outgoing(parts, message=msg)
 
 
 def check_config(config: dict[str, Any]) -> None:

@@ -278,9 +278,12 @@ async def _transact(smtp: _TrackedSMTP, target: SmtpTarget, outgoing: Outgoing) 
     after DATA was sent is ``email.unknown_outcome``."""
     smtp.data_sent = False
     try:
-        refused, _ = await smtp.send_message(
-            outgoing.message, sender=outgoing.sender, recipients=outgoing.recipients
-        )
+        if outgoing.data is not None:  # already the wire form: 7-bit text, ASCII addresses
+            refused, _ = await smtp.sendmail(outgoing.sender, outgoing.recipients, outgoing.data)
+        else:
+            refused, _ = await smtp.send_message(
+                outgoing.message, sender=outgoing.sender, recipients=outgoing.recipients
+            )
     except _AMBIGUOUS as exc:
         if smtp.data_sent:
             raise _unknown(target, exc) from None

@@ -131,3 +131,36 @@ def test_the_outbox_transport_is_deduplicated_too():
     assert r1.output(b1)["transport"] == "outbox"
     assert r2.output(b2)["skipped"] == "already_sent"
     assert len(list(sdk.Settings.from_env().outbox_dir.glob("*.eml"))) == 1
+
+
+def test_a_keyed_fan_out_records_each_outcome_on_its_own_row(smtp_peer, store):
+    # Sixteen sends at a time claim and finish together (one transaction, the finishes of
+    # one kind as one statement): each row still gets its own outcome.
+    smtp_peer.set_mode("accept", refuse=("c3@example.org", "c11@example.org"))
+    item = ob.new_workflow("keyed_item")
+    item.link(
+        ob.Block.custom_transform(
+            lambda i: {
+                "to": i["email"],
+                "text": f"Hello {i['item_key']}",
+                "idempotency_key": i["idempotency_key"],
+            }
+        ),
+        ob.Block.send_email().set_retry(0),
+    )
+    w = ob.new_workflow("keyed_batch")
+    block = ob.Block.for_each(item, concurrency=16, progress=False)
+    w.add(block)
+    r = w.run([{"id": i, "email": f"c{i}@example.org"} for i in range(40)])
+
+    rows = {row["recipient"]: row for row in store.outbound.for_run(r.run_id)}
+    assert len(rows) == 40
+    refused = {"c3@example.org", "c11@example.org"}
+    for recipient, row in rows.items():
+        if recipient in refused:
+            assert row["status"] == "failed" and "email.smtp.permanent" in row["error"]
+            assert row["sent_at"] is None
+        else:
+            assert row["status"] == "sent" and row["error"] is None and row["sent_at"]
+    delivered = sorted(rcpt for d in smtp_peer.deliveries for rcpt in d.rcpt_tos)
+    assert delivered == sorted(set(rows) - refused)
