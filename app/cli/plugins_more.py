@@ -11,7 +11,7 @@ import typer
 from rich.table import Table
 
 from orchestrator_blocks.kernel.cli.common import UserError, console
-from orchestrator_blocks.kernel.cli.plugins_cmd import effects_text, policy_text
+from orchestrator_blocks.sdk._cli import effects_text, policy_text
 
 __all__ = ["new_plugin", "show_plugin"]
 
