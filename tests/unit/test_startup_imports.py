@@ -82,6 +82,8 @@ except SystemExit as exc:
         "orchestrator_blocks.plugins.sql.blocks",
         "orchestrator_blocks.kernel.workflow",
         "orchestrator_blocks.kernel.runtime",
+        "orchestrator_blocks.kernel.block",
+        "orchestrator_blocks.kernel.result",
         "orchestrator_blocks.app.card",
     ):
         assert block_module not in modules
