@@ -1,11 +1,27 @@
-"""What the command lines share: the text of a block type's card (``BlockType.card()``),
-shown by ``plugins list`` (the kernel's) and ``plugins show`` (the app's)."""
+"""What the command lines share: a rich console made on first print (rich is tens of
+milliseconds to import, and ``--help`` prints nothing with it), and the text of a block
+type's card (``BlockType.card()``), shown by ``plugins list`` and ``plugins show``."""
 
 from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["codes_text", "effects_text", "policy_text"]
+__all__ = ["LazyConsole", "codes_text", "effects_text", "policy_text"]
+
+
+class LazyConsole:
+    """A ``rich.console.Console(**options)``, made when first used."""
+
+    def __init__(self, **options: Any) -> None:
+        self._options: dict[str, Any] = options
+        self._console: Any = None
+
+    def __getattr__(self, name: str) -> Any:
+        if self._console is None:
+            from rich.console import Console
+
+            self._console = Console(**self._options)
+        return getattr(self._console, name)
 
 
 def policy_text(card: dict[str, Any]) -> str:

@@ -9,7 +9,6 @@ import json
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from orchestrator_blocks.sdk._cli import codes_text, effects_text, policy_text
 
@@ -28,6 +27,8 @@ def list_plugins(
 ) -> None:
     """List block types (family, codes and whether each is retried, default policy, side
     effects, source distribution) and the plugins that failed to load."""
+    from rich.table import Table
+
     from orchestrator_blocks.kernel.plugin_host import default_host
 
     host = default_host()
