@@ -9,6 +9,7 @@ user mistake, a usage error included, as one line on stderr: exit 2 (or its own 
 
 from __future__ import annotations
 
+import contextlib
 import sys
 
 import typer
@@ -52,7 +53,8 @@ def main(argv: list[str] | None = None) -> None:
 
         text = getattr(exc, "format_message", exc.__str__)()  # click's adds the option's name
         if type(exc).__name__ == "NoArgsIsHelpError":  # the text is a group's help: exit 2
-            print(text)
+            with contextlib.suppress(BrokenPipeError):  # (`| head` has read enough)
+                print(text, flush=True)
             sys.exit(2)
         if ctx := getattr(exc, "ctx", None):
             text += f" (see `{ctx.command_path} --help`)"
