@@ -12,11 +12,11 @@ from typing import TYPE_CHECKING
 
 from orchestrator_blocks.sdk.lazy import lazy_attributes
 
-from .block import Block, BlockId
 from .plugin_host import PluginHost, default_host, register_plugin
-from .result import RunResult
 
 if TYPE_CHECKING:
+    from .block import Block, BlockId
+    from .result import RunResult
     from .workflow import DEFAULT_ITERATION_BUDGET, Workflow, new_workflow
 
 __all__ = [
@@ -30,6 +30,8 @@ __all__ = [
     "new_workflow",
     "register_plugin",
 ]
-# The workflow graph and the runtime (asyncio) are imported on first use, not by the CLI shell.
-_WORKFLOW = dict.fromkeys(("DEFAULT_ITERATION_BUDGET", "Workflow", "new_workflow"), ".workflow")
-__getattr__, __dir__ = lazy_attributes(__name__, _WORKFLOW)
+# Blocks, results, the workflow graph and the runtime (asyncio) are imported on first use,
+# not by the CLI shell.
+_WHERE = dict.fromkeys(("Block", "BlockId"), ".block") | {"RunResult": ".result"}
+_WHERE |= dict.fromkeys(("DEFAULT_ITERATION_BUDGET", "Workflow", "new_workflow"), ".workflow")
+__getattr__, __dir__ = lazy_attributes(__name__, _WHERE)

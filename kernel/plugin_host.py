@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 import pluggy
 
 from orchestrator_blocks.sdk import Registry, hookspecs
+from orchestrator_blocks.sdk._manager import PluginManager
 from orchestrator_blocks.sdk.errors import RUNTIME_PANIC, PluginConflict, UnknownBlockType
 from orchestrator_blocks.sdk.run import Refusal
 
@@ -82,7 +83,7 @@ class PluginHost:
     """
 
     def __init__(self, *, load_entry_points: bool = True) -> None:
-        self.pm = pluggy.PluginManager(hookspecs.PROJECT)
+        self.pm = PluginManager(hookspecs.PROJECT)
         self.pm.add_hookspecs(hookspecs)
         self._registry = Registry()
         self._failures: list[LoadFailure] = []

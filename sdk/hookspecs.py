@@ -277,7 +277,8 @@ def register_commands(cli: CommandLine) -> None:
 
     Called once when the CLI starts. ``cli`` is the root ``typer.Typer``; the return value
     is ignored. Import heavy dependencies inside the command, not at module level, so
-    ``orchestrator-blocks --help`` stays fast::
+    ``orchestrator-blocks --help`` stays fast (it lists each verb by the first paragraph of
+    its help, and converts none to click)::
 
         @sdk.hookimpl
         def register_commands(cli):

@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.table import Table
 
 from orchestrator_blocks.kernel.cli.common import UserError, console
 
@@ -65,6 +64,8 @@ def approvals_list(
     if not rows:
         console.print("no proposals" + (f" {status}" if status else ""))
         return
+    from rich.table import Table
+
     table = Table(show_edge=False)
     for col in ("id", "status", "action_type", "entity_ref", "risk", "recipients", "expires"):
         table.add_column(col, no_wrap=True)

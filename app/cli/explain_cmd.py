@@ -7,7 +7,6 @@ from enum import StrEnum
 from typing import Annotated, Any
 
 import typer
-from rich.table import Table
 
 from orchestrator_blocks.kernel.cli.common import UserError, console
 
@@ -63,6 +62,8 @@ def _table(title: str, columns: list[str], rows: list[list[Any]]) -> None:
     if not rows:
         console.print("  (none)")
         return
+    from rich.table import Table
+
     table = Table(show_edge=False)
     for col in columns:
         table.add_column(col)

@@ -7,8 +7,6 @@ import json
 from typing import Annotated, Any
 
 import typer
-from rich.table import Table
-from rich.tree import Tree
 
 from orchestrator_blocks.kernel.cli.common import UserError, console
 
@@ -105,6 +103,8 @@ def _render(tl: Any, indent: str = "") -> None:
         f"[{style}]{tl.status}[/{style}]{duration}"
     )
     console.print(f"{indent}started {tl.started}  trace {tl.trace_id or '-'}", markup=False)
+    from rich.table import Table
+
     table = Table(show_edge=False, pad_edge=False)
     for col in ("+ms", "block", "type", "attempt", "ms", "outcome"):
         table.add_column(col, no_wrap=col in ("block", "type"))
@@ -159,6 +159,8 @@ def _render(tl: Any, indent: str = "") -> None:
 
 
 def _render_envelope(env: dict[str, Any], indent: str) -> None:
+    from rich.tree import Tree
+
     tree = Tree(f"error {env.get('code')} at {env.get('block_id')} (attempt {env.get('attempt')})")
     for key in ("origin", "domain", "message", "retry_disposition", "severity", "provider_status"):
         if env.get(key) not in (None, ""):

@@ -8,10 +8,9 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from orchestrator_blocks.kernel.cli.common import UserError, console
-from orchestrator_blocks.kernel.cli.plugins_cmd import effects_text, policy_text
+from orchestrator_blocks.sdk._cli import effects_text, policy_text
 
 __all__ = ["new_plugin", "show_plugin"]
 
@@ -38,6 +37,8 @@ def show_plugin(
     out(f"effects  {effects_text(card).replace(chr(10), '; ')}")
     for code, status in card["ends_run_as"].items():
         out(f"ends     a run failing with {code} ends it {status}")
+    from rich.table import Table
+
     table = Table("code", "retried", "meaning", title="codes")
     for c in card["code_table"]:
         table.add_row(c["code"], c["retry"] or "undeclared", c["meaning"])

@@ -12,7 +12,6 @@ import time
 from typing import Annotated, Any
 
 import typer
-from rich.table import Table
 
 from orchestrator_blocks.kernel.cli.common import UserError, console
 
@@ -65,6 +64,8 @@ def runs_command(
     if not rows:
         console.print("no runs found")
         return
+    from rich.table import Table
+
     table = Table(show_edge=False)
     for col in ("run_id", "workflow", "status", "attempt", "started", "updated", "error"):
         table.add_column(col, no_wrap=True)

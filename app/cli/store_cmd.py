@@ -6,7 +6,6 @@ import json
 from typing import Annotated, Any
 
 import typer
-from rich.table import Table
 
 from orchestrator_blocks.kernel.cli.common import UserError, console
 
@@ -76,6 +75,8 @@ def kill_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     if not rows:
         console.print("no kill switches set")
         return
+    from rich.table import Table
+
     table = Table(show_edge=False)
     for col in ("name", "state", "updated", "by", "reason"):
         table.add_column(col)
@@ -109,6 +110,8 @@ def events_list(
     if as_json:
         typer.echo(json.dumps([r.__dict__ for r in records], default=str))
         return
+    from rich.table import Table
+
     table = Table(show_edge=False)
     for col in ("id", "type", "workflow", "run_id", "at", "key"):
         table.add_column(col, no_wrap=True)

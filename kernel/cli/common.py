@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import sys
 
-from rich.console import Console
+from orchestrator_blocks.sdk._cli import LazyConsole
 
 __all__ = ["UserError", "console", "err_console"]
 
-# Piped output keeps long lines whole (rich would wrap at 80 columns otherwise).
-console = Console(highlight=False, width=None if sys.stdout.isatty() else 200)
-err_console = Console(stderr=True, highlight=False, soft_wrap=True)
+# Made on first print (not for --help); piped output keeps long lines whole (not 80 columns).
+console = LazyConsole(highlight=False, width=None if sys.stdout.isatty() else 200)
+err_console = LazyConsole(stderr=True, highlight=False, soft_wrap=True)
 
 
 class UserError(Exception):

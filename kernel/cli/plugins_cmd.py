@@ -6,10 +6,11 @@ The app adds ``plugins show`` and ``plugins new`` to this group (``register_comm
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
-from rich.table import Table
+
+from orchestrator_blocks.sdk._cli import codes_text, effects_text, policy_text
 
 from .common import console
 
@@ -17,23 +18,7 @@ plugins_app = typer.Typer(
     help="Inspect installed block plugins, or start one.", no_args_is_help=True
 )
 
-
-__all__ = ["effects_text", "plugins_app", "policy_text"]
-
-
-def policy_text(card: dict[str, Any]) -> str:
-    timeout = "none" if card["timeout_ms"] is None else f"{card['timeout_ms'] / 1000:g}s"
-    lines = [f"timeout {timeout}", f"retries {card['retries']}"]
-    return "\n".join([*lines, card["backoff"]] if card["backoff"] else lines)
-
-
-def effects_text(card: dict[str, Any]) -> str:
-    lines = [f"{e['system']} {e['resource']}: {e['action']}" for e in card["side_effects"]]
-    return "\n".join([*lines, f"writes: {card['writes']}"])
-
-
-def _codes(card: dict[str, Any]) -> str:
-    return "\n".join(f"{c['code']} ({c['retry'] or 'undeclared'})" for c in card["code_table"])
+__all__ = ["plugins_app"]
 
 
 @plugins_app.command("list")
@@ -42,6 +27,8 @@ def list_plugins(
 ) -> None:
     """List block types (family, codes and whether each is retried, default policy, side
     effects, source distribution) and the plugins that failed to load."""
+    from rich.table import Table
+
     from orchestrator_blocks.kernel.plugin_host import default_host
 
     host = default_host()
@@ -66,7 +53,9 @@ def list_plugins(
         family = r["family"] or "-"
         if family != r["domain"]:
             family += f"\n{r['domain']}"
-        table.add_row(r["type_id"], family, _codes(r), policy_text(r), effects_text(r), r["source"])
+        table.add_row(
+            r["type_id"], family, codes_text(r), policy_text(r), effects_text(r), r["source"]
+        )
     console.print(table)
     for tid, srcs in conflicts.items():
         console.print(f"[red]conflict[/red]: {tid} is provided by {' and '.join(srcs)}")

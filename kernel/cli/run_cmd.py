@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.table import Table
 
 from .common import UserError, console, err_console
 
@@ -78,6 +77,8 @@ def _plain(value: Any) -> str:
 
 
 def print_run_summary(result, *, as_json: bool = False) -> None:  # type: ignore[no-untyped-def]
+    from rich.table import Table
+
     from orchestrator_blocks.sdk.redaction import redact_value
 
     if as_json:  # the summary, every block's output and the run's output (its sinks')

@@ -224,3 +224,34 @@ def test_builtin_families_pass_the_sdk_contract() -> None:
         "select_first",
         "child_workflow",
     } <= set(checked)
+
+
+def test_the_host_s_manager_finds_exactly_the_hooks_pluggy_finds() -> None:
+    """The host's manager skips a module's unmarked attributes without pluggy's lookup; every
+    answer is still pluggy's, for every installed plugin and for objects that are not
+    modules."""
+    from orchestrator_blocks.sdk._manager import PluginManager
+
+    class Hooks:
+        @sdk.hookimpl
+        def run_started(self, run: object) -> None: ...
+
+        @property
+        def describe_workflow(self) -> None:
+            raise AssertionError("a property is not evaluated")
+
+    module = types.ModuleType("acme_module")
+    module.run_started = Hooks.run_started  # type: ignore[attr-defined]
+    module.helper = lambda: None  # type: ignore[attr-defined]
+    plugins = [e.plugin for e in ExtensionManager("orchestrator_blocks.plugins").extensions]
+    ours, pluggys = (
+        PluginManager(sdk.hookspecs.PROJECT),
+        pluggy.PluginManager("orchestrator_blocks"),
+    )
+    found = 0
+    for plugin in [*plugins, Hooks(), module]:
+        for name in dir(plugin):
+            answer = ours.parse_hookimpl_opts(plugin, name)
+            assert answer == pluggys.parse_hookimpl_opts(plugin, name), (plugin, name)
+            found += answer is not None
+    assert found > len(plugins)

@@ -69,6 +69,13 @@ except SystemExit as exc:
     for verb in ("run", "plugins", "logs", "serve", "runs", "approvals", "explain", "verify"):
         assert f" {verb} " in help_text, verb
     assert _heavy(modules) == set()
+    # Plain click help: neither rich (the consoles are made on first print) nor typer's rich
+    # help formatter; the blocks and run results of the kernel are not needed either.
+    assert {m for m in modules if m.split(".")[0] == "rich" or m == "typer.rich_utils"} == set()
+    assert {
+        "orchestrator_blocks.kernel.block",
+        "orchestrator_blocks.kernel.result",
+    } & modules == set()
     # Every family's plugin module is loaded (for its commands), none of its block modules:
     # those are imported when the block types are registered, on first use of the registry.
     families = {m for m in modules if m.startswith("orchestrator_blocks.plugins.")}
@@ -99,3 +106,42 @@ assert "send_email" in host.registry and "http_request" in host.registry
 assert "httpx" in sys.modules
 """
     _modules_after(code)
+
+
+ROOT_VERBS = {"run", "plugins", "logs", "runs", "approvals", "serve", "explain", "verify", "demo"}
+
+
+@pytest.mark.parametrize(
+    ("argv", "converted"),
+    [
+        (["--help"], set()),
+        (["runs", "--help"], {"runs"}),
+        (["plugins", "list", "--help"], {"plugins"}),
+        (["run", "--help"], {"run"}),
+    ],
+)
+def test_only_the_verb_that_runs_is_made_a_click_command(
+    argv: list[str], converted: set[str]
+) -> None:
+    """Typer reads every signature of a verb it converts to click; ``--help`` converts none."""
+    code = f"""
+import typer.main
+from orchestrator_blocks.sdk import _cli
+made = []
+for name in ("get_command_from_info", "get_group_from_info"):
+    def spy(*args, _real=getattr(typer.main, name), **kwargs):
+        command = _real(*args, **kwargs)
+        made.append(command.name)
+        return command
+    setattr(typer.main, name, spy)
+    setattr(_cli, name, spy)
+from orchestrator_blocks.kernel.cli import main
+try:
+    main({argv!r})
+except SystemExit as exc:
+    assert exc.code in (0, None), exc.code
+print("CONVERTED", " ".join(made))
+"""
+    _, out = _modules_after(code)
+    made = set(out.rsplit("CONVERTED", 1)[1].split())
+    assert made & ROOT_VERBS == converted
