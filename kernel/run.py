@@ -151,8 +151,8 @@ class Run:
         self, code: str, message: str, block_id: str | None = None, **details: Any
     ) -> ErrorEnvelope:
         """A failure the runtime owns: of the run, or of a block a guard refused (manual)."""
-        ids = {"workflow_id": self.plan.workflow_id, "run_id": self.run_id, "block_id": block_id}
-        return ErrorEnvelope.of_runtime(code, message, ts=utc_now_iso(), details=details, **ids)
+        wid, rid, ts = self.plan.workflow_id, self.run_id, utc_now_iso()
+        return ErrorEnvelope.of_runtime(code, message, wid, rid, block_id, ts, details)
 
     async def execute(self, timeout_ms: int | None) -> RunResult:
         clock = self.services.clock

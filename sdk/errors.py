@@ -358,7 +358,6 @@ class ErrorEnvelope:
         cls,
         code: str,
         message: str,
-        *,
         workflow_id: str,
         run_id: str,
         block_id: str | None,
