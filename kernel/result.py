@@ -34,7 +34,7 @@ class RunResult:
     values: Mapping[str, Value] = field(default_factory=dict)
     block_ids: Mapping[int, str] = field(default_factory=dict, repr=False)
     sinks: tuple[str, ...] = ()
-    input: Any = None
+    input: Any = field(default=None, repr=False)
     reports: Mapping[str, Any] = field(default_factory=dict)
     """What the ``run_finished`` hooks reported (``{"log_run": True, ...}``)."""
     waiting_on: Mapping[str, Any] = field(default_factory=dict)
