@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from itertools import islice
 from typing import Any
 
 from sqlalchemy import Connection, and_, bindparam, case, func, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 
 from orchestrator_blocks.sdk.services import utc_now_iso
 
@@ -21,7 +23,11 @@ from .engine import StoreEngine
 from .records import insert_ignore
 from .schema import fan_out_items, fan_out_state
 
-__all__ = ["FanOutRows"]
+__all__ = ["OPEN_BATCH", "FanOutRows"]
+
+OPEN_BATCH = 500
+"""How many item keys :meth:`FanOutRows.open_items` takes from its iterable per insert: the
+rows of a 100,000-item fan-out are written without a list of all its keys in memory."""
 
 
 class FanOutRows:
@@ -48,11 +54,24 @@ class FanOutRows:
                 lease_until=None,
             )
         )
+        # A key given twice, or already there, keeps its row (the keys come as a stream:
+        # nothing remembers every key seen to skip repeats).
+        dialect = {"sqlite": sqlite, "postgresql": postgresql}.get(engine.dialect)
+        keys = [c.name for c in t.primary_key.columns]
+        self._open_item = (
+            dialect.insert(t).on_conflict_do_nothing(index_elements=keys)
+            if dialect is not None
+            else t.insert()
+        )
 
     def open_items(
         self, run_id: str, block_id: str, run_attempt: int, keys: Sequence[str]
     ) -> dict[str, str]:
         """Register the items and return those already finished (``key -> status``).
+
+        ``keys`` is read :data:`OPEN_BATCH` at a time, each batch inserted before the next
+        is read (all in one transaction, read again from the start if the transaction is
+        retried): a view that computes the keys as they are read will do.
 
         Items seen for the first time are ``pending``. Items ``awaiting_review`` are
         ``pending`` again on every pass (their review may have been decided). On a new
@@ -95,23 +114,23 @@ class FanOutRows:
                     .values(consecutive_failures=0, stop_reason=None)
                 )
             known = dict(conn.execute(select(t.c.item_key, t.c.status).where(where)).all())
-            fresh = [k for k in dict.fromkeys(keys) if k not in known]
-            for start in range(0, len(fresh), 500):
-                conn.execute(
-                    t.insert(),
-                    [
-                        {
-                            "run_id": run_id,
-                            "block_id": block_id,
-                            "item_key": key,
-                            "status": "pending",
-                            "attempts": 0,
-                            "run_attempt": run_attempt,
-                            "updated_at": stamp,
-                        }
-                        for key in fresh[start : start + 500]
-                    ],
-                )
+            stream = iter(keys)
+            while batch := list(islice(stream, OPEN_BATCH)):
+                rows = [
+                    {
+                        "run_id": run_id,
+                        "block_id": block_id,
+                        "item_key": key,
+                        "status": "pending",
+                        "attempts": 0,
+                        "run_attempt": run_attempt,
+                        "updated_at": stamp,
+                    }
+                    for key in batch
+                    if key not in known
+                ]
+                if rows:
+                    conn.execute(self._open_item, rows)
             return {k: s for k, s in known.items() if s not in ("pending", "running")}
 
         return self.engine.write(write, what=f"open the items of {block_id} in run {run_id}")

@@ -265,9 +265,7 @@ class ItemLog:
     async def open(
         self, run_id: str, block_id: str, run_attempt: int, keys: Sequence[str]
     ) -> dict[str, str]:
-        return await asyncio.to_thread(
-            self._rows.open_items, run_id, block_id, run_attempt, list(keys)
-        )
+        return await asyncio.to_thread(self._rows.open_items, run_id, block_id, run_attempt, keys)
 
     async def finish(
         self,

@@ -243,7 +243,7 @@ async def for_each(
     done: dict[str, str] = {}
     if ledger is not None:
         attempt = ctx.run.run_attempt if ctx.run is not None else 1
-        done = await ledger.open(*where, attempt, [items.key_of(i) for i in items])
+        done = await ledger.open(*where, attempt, items.keys())
     source = (i for i in items if items.key_of(i) not in done)
     ctx.log.info(
         "fan_out.started",

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, overload
 
 from orchestrator_blocks import sdk
 
 from .codes import INVALID_INPUT
 
-__all__ = ["Items", "item_payload", "read_items"]
+__all__ = ["ItemKeys", "Items", "item_payload", "read_items"]
 
 PROPOSAL_INPUT = "_proposal_id"
 
@@ -37,6 +37,38 @@ class Items:
 
     def key_of(self, item: Mapping[str, Any]) -> str:
         return str(item[self.item_key])
+
+    def keys(self) -> ItemKeys:
+        """The items' keys, computed as they are read (not a list of them all)."""
+        return ItemKeys(self)
+
+
+class ItemKeys(Sequence[str]):
+    """The keys of :class:`Items` as a sequence that holds none of them: the store reads
+    them a batch at a time to register a fan-out's item rows, so a 100,000-item fan-out
+    does not build a list of 100,000 key strings (and the store a copy of it) first."""
+
+    __slots__ = ("_items",)
+
+    def __init__(self, items: Items) -> None:
+        self._items = items
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    @overload
+    def __getitem__(self, index: int) -> str: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[str]: ...
+
+    def __getitem__(self, index: int | slice) -> str | Sequence[str]:
+        if isinstance(index, slice):
+            return [self._items.key_of(item) for item in self._items.items[index]]
+        return self._items.key_of(self._items.items[index])
+
+    def __iter__(self) -> Iterator[str]:
+        return map(self._items.key_of, self._items.items)
 
 
 def _invalid(message: str, **details: Any) -> sdk.BlockError:
