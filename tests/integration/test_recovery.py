@@ -174,8 +174,10 @@ def _one_trial(
                 60,
                 "the run to start",
             )
-            _wait(lambda: len(smtp.deliveries) >= kill_after, 60, f"{kill_after} deliveries")
+            # The owner is read first: past the last delivery the run may already have ended
+            # (and no longer has one) by the time a late kill point is reached.
             owner = _wait(lambda: _owner_pid(env, run_id), 10, "the run's owner")
+            _wait(lambda: len(smtp.deliveries) >= kill_after, 60, f"{kill_after} deliveries")
             victim = next(p for p in procs if p.pid == owner)
             victim.send_signal(signal.SIGKILL)
             killed_at = time.monotonic()
