@@ -142,11 +142,11 @@ class _Parts:
     def header_fields(self) -> Iterator[tuple[str, str]]:
         """The headers set before the content, in the message's order."""
         yield "From", formataddr(self.sender)
-        yield "To", ", ".join(formataddr(a) for a in self.to)
+        yield "To", _address_list(self.to)
         if self.cc:
-            yield "Cc", ", ".join(formataddr(a) for a in self.cc)
+            yield "Cc", _address_list(self.cc)
         if self.reply_to:
-            yield "Reply-To", ", ".join(formataddr(a) for a in self.reply_to)
+            yield "Reply-To", _address_list(self.reply_to)
         if self.subject is not None:
             yield "Subject", self.subject
         yield "Date", self.date
@@ -234,15 +234,20 @@ _folded = functools.lru_cache(maxsize=1024)(_fold)
 """:func:`_fold` for the headers a fan-out repeats (From, Subject, Date, extra ones)."""
 
 
+def _address_list(addresses: list[tuple[str, str]]) -> str:
+    """An address header's value as the ``email`` package is given it."""
+    return ", ".join(formataddr(a) for a in addresses)
+
+
 def _address_line(name: str, addresses: list[tuple[str, str]]) -> bytes | None:
     """An address header of plain addresses, written directly when it fits on a line."""
     shown = []
     for display, addr in addresses:
         if not _PLAIN_ADDRESS.fullmatch(addr):
-            return _fold(name, ", ".join(formataddr(a) for a in addresses))
+            return _fold(name, _address_list(addresses))
         if display:
             if not _PLAIN_NAME.fullmatch(display):
-                return _fold(name, ", ".join(formataddr(a) for a in addresses))
+                return _fold(name, _address_list(addresses))
             shown.append(f"{display} <{addr}>")
         else:
             shown.append(addr)
