@@ -22,13 +22,16 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from orchestrator_blocks import sdk
-from orchestrator_blocks.sdk import Backoff, RunStatus, StateStoreError, to_jsonable
+from orchestrator_blocks.sdk import RunStatus, StateStoreError
 from orchestrator_blocks.sdk.errors import STATE_STORE_WRITE_FAILED
-from orchestrator_blocks.sdk.run import FinishedRun
 
 if TYPE_CHECKING:
+    from orchestrator_blocks.sdk.run import FinishedRun
+
     from .card import WorkflowSpec
     from .store import Store
+
+    RunResult = FinishedRun
 
 __all__ = [
     "LEDGER_EVENT",
@@ -41,13 +44,10 @@ __all__ = [
     "write_with_retry",
 ]
 
-RunResult = FinishedRun
-
 LEDGER_EVENT = {
     RunStatus.SUCCEEDED: "workflow.completed",
     RunStatus.PARTIAL: "workflow.partial",
 }
-_RETRY = Backoff.exponential(50, 4.0, jitter=0.0, cap_ms=500)  # 50, 200, 500 ms
 _ATTEMPTS = 4
 
 
@@ -64,8 +64,8 @@ def run_facts(result: RunResult) -> dict[str, Any]:
             continue
         if isinstance(payload, bytes):
             continue
-        outputs[block_id] = to_jsonable(payload)
-    run_input = to_jsonable(result.input)
+        outputs[block_id] = sdk.to_jsonable(payload)
+    run_input = sdk.to_jsonable(result.input)
     return {
         "run_id": result.run_id,
         "workflow_id": result.workflow_id,
@@ -134,7 +134,8 @@ async def write_with_retry(
                     payload=payload,
                 )
                 return False
-            await asyncio.sleep(_RETRY.delay_ms(attempt, seed=action) / 1000)
+            retry = sdk.Backoff.exponential(50, 4.0, jitter=0.0, cap_ms=500)  # 50, 200, 500 ms
+            await asyncio.sleep(retry.delay_ms(attempt, seed=action) / 1000)
     return False
 
 
@@ -164,7 +165,7 @@ async def run_post_actions(
         # Not an end: remember what `runs resume` needs; the rest comes when the run ends.
         summary["resume"] = {
             "source": spec.source,
-            "input": to_jsonable(result.input),
+            "input": sdk.to_jsonable(result.input),
             "proposal_id": result.waiting_on.get("proposal_id"),
         }
         run_row["completed_at"] = None

@@ -24,14 +24,20 @@ from typing import TYPE_CHECKING, Any
 
 import pluggy
 
-from orchestrator_blocks.sdk import Registry, hookspecs
+from orchestrator_blocks.sdk import hookspecs
 from orchestrator_blocks.sdk._manager import PluginManager
 from orchestrator_blocks.sdk.errors import RUNTIME_PANIC, PluginConflict, UnknownBlockType
-from orchestrator_blocks.sdk.run import Refusal
 
 if TYPE_CHECKING:
-    from orchestrator_blocks.sdk import BlockType, PlannedBlock, RunContext, RunView, Settings
-    from orchestrator_blocks.sdk.run import FinishedRun
+    from orchestrator_blocks.sdk import (
+        BlockType,
+        PlannedBlock,
+        Registry,
+        RunContext,
+        RunView,
+        Settings,
+    )
+    from orchestrator_blocks.sdk.run import FinishedRun, Refusal
 
 __all__ = [
     "ENTRY_POINT_GROUP",
@@ -85,7 +91,7 @@ class PluginHost:
     def __init__(self, *, load_entry_points: bool = True) -> None:
         self.pm = PluginManager(hookspecs.PROJECT)
         self.pm.add_hookspecs(hookspecs)
-        self._registry = Registry()
+        self._types: Registry | None = None  # made on first use: `--help` needs no registry
         self._failures: list[LoadFailure] = []
         self._plugins: list[PluginInfo] = []
         self._untyped: list[_Loaded] = []
@@ -105,6 +111,14 @@ class PluginHost:
     @property
     def registry(self) -> Registry:
         return self._typed()._registry
+
+    @property
+    def _registry(self) -> Registry:
+        if self._types is None:
+            from orchestrator_blocks.sdk.registry import Registry
+
+            self._types = Registry()
+        return self._types
 
     @property
     def failures(self) -> list[LoadFailure]:
@@ -231,11 +245,17 @@ class PluginHost:
             else:
                 answers = [i.function(*map(kw.__getitem__, i.argnames)) for i in reversed(impls)]
             for answer in answers:
-                if answer is not None and inspect.isawaitable(answer):
+                if answer is None:
+                    continue
+                if inspect.isawaitable(answer):
                     answer = await answer
+                from orchestrator_blocks.sdk.run import Refusal  # (not on the way of `--help`)
+
                 if refusal is None and isinstance(answer, Refusal):
                     refusal = answer
         except Exception as exc:
+            from orchestrator_blocks.sdk.run import Refusal
+
             what = f"{type(exc).__name__}: {exc}"
             return Refusal(
                 RUNTIME_PANIC,

@@ -16,16 +16,16 @@ from typing import TYPE_CHECKING
 from orchestrator_blocks import sdk
 from orchestrator_blocks.sdk.lazy import lazy_attributes
 
-from .codes import CODES, DOMAIN
-
 if TYPE_CHECKING:
     from .block import BLOCK_TYPES, for_each
+    from .codes import CODES, DOMAIN
 
 __all__ = ["BLOCK_TYPES", "CODES", "DOMAIN", "for_each", "register_block_types"]
 # The block module (asyncio, the item runner) is imported when the block type is
 # registered, not with the plugin.
 __getattr__, __dir__ = lazy_attributes(
-    __name__, dict.fromkeys(("BLOCK_TYPES", "for_each"), ".block")
+    __name__,
+    {"BLOCK_TYPES": ".block", "for_each": ".block", "CODES": ".codes", "DOMAIN": ".codes"},
 )
 
 

@@ -85,13 +85,22 @@ except SystemExit as exc:
         "orchestrator_blocks.plugins.http.http_request",
         "orchestrator_blocks.plugins.ai.ai_generate",
         "orchestrator_blocks.plugins.fan_out.block",
+        "orchestrator_blocks.plugins.fan_out.codes",
         "orchestrator_blocks.plugins.transform.blocks",
         "orchestrator_blocks.plugins.sql.blocks",
+        "orchestrator_blocks.plugins.child_workflow.block",
+        "orchestrator_blocks.plugins.cron.block",
+        "orchestrator_blocks.plugins.template.block",
+        "orchestrator_blocks.plugins.hitl.blocks",
         "orchestrator_blocks.kernel.workflow",
         "orchestrator_blocks.kernel.runtime",
         "orchestrator_blocks.app.card",
     ):
         assert block_module not in modules
+    # Nor the SDK's data types (each dataclass is a millisecond to make): no block type,
+    # family, policy, value or run record is made to list the commands.
+    for sdk_module in ("registry", "family", "policy", "values", "run", "context"):
+        assert f"orchestrator_blocks.sdk.{sdk_module}" not in modules, sdk_module
 
 
 @pytest.mark.parametrize("attribute", ["registry", "plugins", "failures"])
