@@ -224,9 +224,14 @@ async def _invoke(
         result = await _Worker(lambda: block_type.call(ctx, value, config), ctx, block_type).run()
     else:
         result = block_type.call(ctx, value, config)
-    if result.__class__ not in _VALUE_TYPES and inspect.isawaitable(result):
+    if result.__class__ not in _NOT_AWAITABLE and inspect.isawaitable(result):
         result = await result
     return result
+
+
+_NOT_AWAITABLE = frozenset({*_VALUE_TYPES, type(None), str, int, float, bool, dict, list, bytes})
+"""What a block function returns most often, none of it awaitable (``isawaitable`` asks an
+ABC, a microsecond a block)."""
 
 
 async def _attempt(

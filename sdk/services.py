@@ -56,25 +56,33 @@ T = TypeVar("T")
 def utc_now_iso(now: datetime | None = None) -> str:
     """ISO 8601 UTC with milliseconds: the ``ts`` format of every event and envelope."""
     # Every event and block asks for the time: the text of a millisecond is made once.
-    global _last
     if now is None:
-        ms = int(time.time() * 1000)
+        ms = _time_ns() // 1_000_000
     elif now.tzinfo is UTC:
         ms = (now - _EPOCH) // _MS
     else:
         return now.isoformat(timespec="milliseconds").replace("+00:00", "Z")
-    if _last[0] != ms:
-        second = ms // 1000
-        if _second[0] != second:
-            _second[:] = [second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))]
-        _last = (ms, f"{_second[1]}.{ms - second * 1000:03d}Z")
-    return _last[1]
+    if ms == _last_ms:
+        return _last_text
+    return _text_of(ms)
 
 
-_second: list[Any] = [None, ""]
+def _text_of(ms: int) -> str:
+    global _last_ms, _last_text, _second, _second_text
+    second = ms // 1000
+    if second != _second:
+        _second_text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+        _second = second
+    text = f"{_second_text}.{ms - second * 1000:03d}Z"
+    _last_ms, _last_text = ms, text  # (a race between threads: both texts are right)
+    return text
+
+
+_time_ns = time.time_ns
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MS = timedelta(milliseconds=1)
-_last: tuple[int, str] = (-1, "")
+_second, _second_text = -1, ""
+_last_ms, _last_text = -1, ""
 
 
 class Clock(Protocol):
