@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from itertools import islice
 from typing import Any
 
-from sqlalchemy import Connection, and_, bindparam, case, func, or_, select, update
+from sqlalchemy import Connection, and_, bindparam, case, func, null, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from orchestrator_blocks.sdk.services import utc_now_iso
@@ -51,7 +51,7 @@ class FanOutRows:
                 attempts=t.c.attempts + bindparam("p_attempts"),
                 code=bindparam("p_code"),
                 updated_at=bindparam("p_at"),
-                lease_until=None,
+                lease_until=null(),  # SQL's NULL, not a parameter: rows go to the driver as is
             )
         )
         # A key given twice, or already there, keeps its row (the keys come as a stream:

@@ -10,12 +10,17 @@ nothing outside the run) lingers at most :data:`LINGER_S` for company; :meth:`Wr
 returns once everything submitted before it committed. A batch that fails is retried one
 write at a time, so a bad row fails only its own caller; a failed write nobody waited for is
 raised by the next write or flush that waits.
+
+On SQLite a statement whose parameters all have plain types (no bind processing) is compiled
+once and its rows go straight to the driver's ``executemany``: SQLAlchemy's per-row
+parameter handling cost as much as SQLite's own work for a checkpoint row.
 """
 
 from __future__ import annotations
 
 import asyncio
 import atexit
+import operator
 import threading
 import weakref
 from collections.abc import Awaitable, Callable
@@ -62,6 +67,7 @@ class Writer:
         self._cond = threading.Condition()
         self._thread: threading.Thread | None = None
         self._failed: StateStoreError | None = None
+        self._driver: dict[int, tuple[Any, str, Callable[[Any], Any] | None]] = {}
         _writers.add(self)
 
     def submit(self, statement: Any, params: dict[str, Any], *, wait: bool = True) -> Any:
@@ -118,7 +124,13 @@ class Writer:
         error: StateStoreError | None = None
         if writes:
             try:
-                self.engine.write(lambda conn: _execute(conn, writes), what=_what(writes))
+                try:
+                    self.engine.write(lambda conn: self._execute(conn, writes), what=_what(writes))
+                except StateStoreError:
+                    raise
+                except Exception as exc:  # a bug, not the database: its callers hear of it
+                    what = f"{_what(writes)}: {type(exc).__name__}: {exc}"
+                    raise StateStoreError(f"the store could not {what}") from exc
             except StateStoreError as exc:
                 if len(writes) > 1:
                     for job in batch:
@@ -139,19 +151,53 @@ class Writer:
             except RuntimeError:  # the loop closed: nobody waits any more
                 continue
 
-
-def _execute(conn: Connection, writes: list[_Job]) -> None:
-    start = 0
-    while start < len(writes):
-        statement, end = writes[start].statement, start + 1
-        if statement is _CALL:
-            writes[start].result = writes[start].params(conn)
+    def _execute(self, conn: Connection, writes: list[_Job]) -> None:
+        start = 0
+        while start < len(writes):
+            statement, end = writes[start].statement, start + 1
+            if statement is _CALL:
+                writes[start].result = writes[start].params(conn)
+                start = end
+                continue
+            while end < len(writes) and writes[end].statement is statement:
+                end += 1
+            rows = [job.params for job in writes[start:end]]
+            sql, pick = self._for_driver(conn, statement, rows[0])
+            try:
+                driver_rows = list(map(pick, rows)) if pick is not None else None
+            except (KeyError, TypeError):  # a row of another shape: SQLAlchemy says what is wrong
+                driver_rows = None
+            if driver_rows is None:
+                conn.execute(statement, rows)
+            else:
+                conn.exec_driver_sql(sql, driver_rows)
             start = end
-            continue
-        while end < len(writes) and writes[end].statement is statement:
-            end += 1
-        conn.execute(statement, [job.params for job in writes[start:end]])
-        start = end
+
+    def _for_driver(
+        self, conn: Connection, statement: Any, row: dict[str, Any]
+    ) -> tuple[str, Callable[[dict[str, Any]], tuple[Any, ...]] | None]:
+        """``statement`` as the driver's SQL and the getter of a row's values in its order;
+        no getter where SQLAlchemy must do more than pass values on (not SQLite, a type
+        that converts its values, a column default to fill in)."""
+        found = self._driver.get(id(statement))
+        if found is not None and found[0] is statement:
+            return found[1], found[2]
+        if len(self._driver) >= 64:  # statements are made once per store: this is a guard
+            self._driver.clear()
+        sql, pick = "", None
+        dialect = conn.dialect
+        if dialect.name == "sqlite" and dialect.positional:
+            compiled = statement.compile(dialect=dialect, column_keys=list(row))
+            names = tuple(compiled.positiontup or ())
+            plain = not (compiled.insert_prefetch or compiled.update_prefetch) and all(
+                bind.type.dialect_impl(dialect).bind_processor(dialect) is None
+                for bind in compiled.binds.values()
+            )
+            if plain and names:
+                sql, getter = str(compiled), operator.itemgetter(*names)
+                pick = getter if len(names) > 1 else lambda r: (getter(r),)
+        self._driver[id(statement)] = (statement, sql, pick)
+        return sql, pick
 
 
 def _what(writes: list[_Job]) -> str:
