@@ -375,7 +375,8 @@ class Run:
             await self.lease.store.flush()
         outcome = await execute_block(node.block_type, node.config, node.policy, ctx, value)
         if self.lease is not None:
-            partial = any(p["block_id"] == job.block_id for p in self.services.partial)
+            reported = self.services.partial
+            partial = bool(reported) and any(p["block_id"] == job.block_id for p in reported)
             await self.lease.save(key, outcome, partial, wait=node.writes)
         return outcome
 
