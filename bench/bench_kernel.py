@@ -16,7 +16,7 @@ shipped in a fresh subprocess, and the plain-asyncio version (10,000 tasks) in a
 "Kernel overhead", "Logging and tracing overhead" and "Memory" sections of
 bench/RESULTS.md.
 
-    python bench/bench_kernel.py [--blocks 1000] [--repeat 5] [--memory-blocks 10000]
+    python bench/bench_kernel.py [--blocks 1000] [--repeat 9] [--memory-blocks 10000]
 """
 
 from __future__ import annotations
@@ -161,7 +161,7 @@ def measure_memory(n: int) -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--blocks", type=int, default=1000)
-    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--repeat", type=int, default=9)
     parser.add_argument("--memory-blocks", type=int, default=10_000)
     parser.add_argument("--memory-once", choices=("asyncio", "engine"), help=argparse.SUPPRESS)
     parser.add_argument("--no-write", action="store_true", help="do not update RESULTS.md")
