@@ -277,12 +277,16 @@ class ItemLog:
         attempts: int = 1,
         code: str | None = None,
     ) -> None:
-        # One row per item, committed with the other items finishing at the same time:
-        # FanOutRows.finish_item's statement and parameters, through the group commit.
+        # One row per item, committed with the other items finishing within LINGER_S:
+        # FanOutRows.finish_item's statement and parameters, through the group commit. The
+        # item does not wait for that commit: what it did outside is guarded by its own
+        # committed claim (a send), and an item whose row a crash lost runs again on resume
+        # and finds that claim. `close` commits every finish first (and raises a failed one).
         params = self._rows.finish_params(run_id, block_id, key, status, attempts, code)
-        await self._writer.submit(self._rows._finish_item, params)
+        self._writer.submit(self._rows._finish_item, params, wait=False)
 
     async def close(self, run_id: str, block_id: str) -> dict[str, int]:
+        await self._writer.flush()
         return await asyncio.to_thread(self._rows.close_items, run_id, block_id)
 
     async def claim(self, run_id: str, block_id: str, key: str, owner: str, lease_s: float) -> bool:

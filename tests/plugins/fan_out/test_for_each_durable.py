@@ -104,3 +104,31 @@ def test_a_retry_starts_only_failed_and_not_started_items(smtp_peer, isolated_ho
     assert again.output(block)["sent"] == 5
     attempts = _rows(isolated_home, "SELECT DISTINCT run_attempt FROM fan_out_items")
     assert attempts == [(2,)]
+
+
+def test_item_rows_that_cannot_be_written_fail_the_fan_out_not_silently(
+    isolated_home: Path,
+) -> None:
+    """Items do not wait for their row's commit, so a row the store refuses surfaces when
+    the fan-out counts its rows: the run fails with the store's error, it is not lost."""
+    import orchestrator_blocks as ob
+
+    item = ob.new_workflow("null_item")
+    item.add(ob.Block.custom_transform(lambda data: None))
+    w = ob.new_workflow("rows_refused")
+    w.add(ob.Block.for_each(item, over="xs", concurrency=4, progress=False))
+    data = {"inputs": {}, "xs": [{"id": i} for i in range(20)]}
+    assert w.run(data).status is sdk.RunStatus.SUCCEEDED  # the store exists now
+    with sqlite3.connect(isolated_home / "state.db") as db:
+        db.execute(
+            "CREATE TRIGGER refuse_finish BEFORE UPDATE OF status ON fan_out_items "
+            "WHEN NEW.status = 'sent' BEGIN SELECT RAISE(ABORT, 'disk says no'); END"
+        )
+
+    result = w.run(data)
+
+    assert result.status is sdk.RunStatus.FAILED
+    assert result.error is not None
+    assert "disk says no" in result.error.message, result.error
+    rows = _rows(isolated_home, "SELECT status, COUNT(*) FROM fan_out_items GROUP BY 1")
+    assert ("sent", 20) in rows and ("sent", 40) not in rows  # the first run's rows only
