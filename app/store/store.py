@@ -283,7 +283,9 @@ class ItemLog:
         # committed claim (a send), and an item whose row a crash lost runs again on resume
         # and finds that claim. `close` commits every finish first (and raises a failed one).
         params = self._rows.finish_params(run_id, block_id, key, status, attempts, code)
-        self._writer.submit(self._rows._finish_item, params, wait=False)
+        committed = self._writer.submit(self._rows._finish_item, params, wait=False)
+        if committed is not None:  # the writer is behind: wait for it
+            await committed
 
     async def close(self, run_id: str, block_id: str) -> dict[str, int]:
         await self._writer.flush()

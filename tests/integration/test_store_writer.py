@@ -160,3 +160,39 @@ def test_a_write_that_raises_something_else_fails_its_caller_and_the_writer_goes
 
     asyncio.run(after())
     assert [c.key for c in store.durable.load_checkpoints("run_d", 1)] == ["block_1"]
+
+
+def test_writes_that_need_no_wait_wait_once_the_writer_is_far_behind(store: Store) -> None:
+    """A caller that does not wait for its commit still may not queue without bound: once
+    BACKLOG writes are queued, the next one comes back with its commit to await."""
+    import threading
+
+    from orchestrator_blocks.app.store.writer import BACKLOG
+
+    statement = store.durable.checkpoint_statement
+    held, release = threading.Event(), threading.Event()
+
+    def stall(_conn: Any) -> None:
+        held.set()
+        release.wait(30)
+
+    async def write() -> list[Any]:
+        stalled = asyncio.ensure_future(store.writer.call(stall))
+        await asyncio.to_thread(held.wait, 30)  # the writer thread is inside `stall` now
+        answers = [
+            store.writer.submit(
+                statement,
+                store.durable.checkpoint_values("run_e", 1, _checkpoint(i)),
+                wait=False,
+            )
+            for i in range(BACKLOG + 1)
+        ]
+        release.set()
+        await asyncio.wait_for(stalled, 30)
+        assert answers[-1] is not None
+        await asyncio.wait_for(answers[-1], 30)
+        return answers
+
+    answers = asyncio.run(write())
+    assert answers[:BACKLOG] == [None] * BACKLOG
+    assert len(store.durable.load_checkpoints("run_e", 1)) == BACKLOG + 1
