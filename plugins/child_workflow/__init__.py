@@ -14,36 +14,13 @@ from orchestrator_blocks import sdk
 from orchestrator_blocks.sdk.lazy import lazy_attributes
 
 if TYPE_CHECKING:
-    from .block import BLOCK_TYPES, CODES, DOMAIN, FAILED, FAMILY, INVALID, TIMEOUT, child_workflow
+    from .block import BLOCK_TYPES, child_workflow
 
-__all__ = [
-    "BLOCK_TYPES",
-    "CODES",
-    "DOMAIN",
-    "FAILED",
-    "FAMILY",
-    "INVALID",
-    "TIMEOUT",
-    "child_workflow",
-    "register_block_types",
-]
-# The block type is made when block types are registered, not with the plugin (`--help`
-# loads every plugin).
+__all__ = ["BLOCK_TYPES", "child_workflow", "register_block_types"]
+# The block type (and its family and codes, in .block) is made when block types are
+# registered, not with the plugin (`--help` loads every plugin).
 __getattr__, __dir__ = lazy_attributes(
-    __name__,
-    dict.fromkeys(
-        (
-            "BLOCK_TYPES",
-            "CODES",
-            "DOMAIN",
-            "FAILED",
-            "FAMILY",
-            "INVALID",
-            "TIMEOUT",
-            "child_workflow",
-        ),
-        ".block",
-    ),
+    __name__, dict.fromkeys(("BLOCK_TYPES", "child_workflow"), ".block")
 )
 
 
