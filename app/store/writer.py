@@ -6,10 +6,11 @@ thread per engine draining a queue: every write waiting when it wakes goes into 
 transaction (consecutive writes of one statement as a single ``executemany``), and every
 caller that waits is answered once that transaction committed, so ``await`` still means
 "committed". A write nobody waits for (``wait=False``: the checkpoint of a block that changes
-nothing outside the run) lingers at most :data:`LINGER_S` for company; :meth:`Writer.flush`
-returns once everything submitted before it committed. A batch that fails is retried one
-write at a time, so a bad row fails only its own caller; a failed write nobody waited for is
-raised by the next write or flush that waits.
+nothing outside the run, a fan-out item's row) lingers at most :data:`LINGER_S` for company
+(and waits after all once :data:`BACKLOG` writes are queued); :meth:`Writer.flush` returns
+once everything submitted before it committed. A batch that fails is retried one write at a
+time, so a bad row fails only its own caller; a failed write nobody waited for is raised by
+the next write or flush that waits.
 
 On SQLite a statement whose parameters all have plain types (no bind processing) is compiled
 once and its rows go straight to the driver's ``executemany``: SQLAlchemy's per-row
