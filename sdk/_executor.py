@@ -53,7 +53,7 @@ from .errors import (
 )
 from .policy import Policy
 from .registry import BlockType
-from .services import IdTracing, IterationBudgetExceeded, NoopTracing, utc_now_iso
+from .services import IdTracing, IterationBudgetExceeded, NoopTracing, SystemClock, utc_now_iso
 from .values import _VALUE_TYPES, Empty, Value, as_value
 
 __all__ = ["Outcome", "envelope_from_exception", "execute_block"]
@@ -215,15 +215,14 @@ class _Worker:
 
 
 async def _invoke(
-    block_type: BlockType, config: Mapping[str, Any], policy: Policy, ctx: RunContext, value: Value
+    block_type: BlockType, config: Mapping[str, Any], ctx: RunContext, value: Value
 ) -> Any:
-    """Call the block function (a sync one in a worker thread while a timeout or the run's
-    deadline may have to end it) and await what it returns."""
-    bounded = policy.timeout_ms is not None or ctx.services.deadline is not None
-    if bounded and not inspect.iscoroutinefunction(block_type.fn):
-        result = await _Worker(lambda: block_type.call(ctx, value, config), ctx, block_type).run()
-    else:
+    """Call the block function while a timeout or the run's deadline may end it (a sync one
+    in a worker thread) and await what it returns."""
+    if inspect.iscoroutinefunction(block_type.fn):
         result = block_type.call(ctx, value, config)
+    else:
+        result = await _Worker(lambda: block_type.call(ctx, value, config), ctx, block_type).run()
     if result.__class__ not in _NOT_AWAITABLE and inspect.isawaitable(result):
         result = await result
     return result
@@ -237,11 +236,13 @@ ABC, a microsecond a block)."""
 async def _attempt(
     block_type: BlockType, config: Mapping[str, Any], policy: Policy, ctx: RunContext, value: Value
 ) -> Value:
+    """One attempt that something may have to end: the block's timeout, the run's deadline
+    (unbounded attempts are called inline by :func:`execute_block`)."""
     if policy.timeout_ms is None:
-        return as_value(await _invoke(block_type, config, policy, ctx, value))
+        return as_value(await _invoke(block_type, config, ctx, value))
     try:
         async with asyncio.timeout(policy.timeout_ms / 1000) as scope:
-            result = await _invoke(block_type, config, policy, ctx, value)
+            result = await _invoke(block_type, config, ctx, value)
     except TimeoutError:
         if scope.expired():
             raise _AttemptTimedOut() from None
@@ -292,7 +293,7 @@ async def execute_block(
     :class:`IterationBudgetExceeded`.
     """
     services = ctx.services
-    tracing = services.tracing
+    tracing, clock = services.tracing, services.clock
     attrs = None
     if tracing.__class__ not in _ID_ONLY:  # (spans nothing records take no attributes)
         attrs = {
@@ -310,7 +311,7 @@ async def execute_block(
             actx = ctx.evolve(
                 attempt=attempt,
                 policy=policy,
-                ts=utc_now_iso(services.clock.now()),
+                ts=utc_now_iso() if clock.__class__ is SystemClock else utc_now_iso(clock.now()),
                 trace_id=span.trace_id,
                 span_id=span.span_id,
             )
@@ -326,9 +327,15 @@ async def execute_block(
                     max_attempts=policy.max_attempts,
                     timeout_ms=policy.timeout_ms,
                 )
-                started = services.clock.monotonic()
+                started = clock.monotonic()
                 try:
-                    result = await _attempt(block_type, config, policy, actx, value)
+                    if policy.timeout_ms is not None or services.deadline is not None:
+                        result = await _attempt(block_type, config, policy, actx, value)
+                    else:  # nothing could end it early: called inline, no coroutine of its own
+                        result = block_type.call(actx, value, config)
+                        if result.__class__ not in _NOT_AWAITABLE and inspect.isawaitable(result):
+                            result = await result
+                        result = as_value(result)
                 except (asyncio.CancelledError, IterationBudgetExceeded, RunPaused):
                     span.set_attribute("block.attempts", attempt)
                     raise
@@ -338,13 +345,13 @@ async def execute_block(
                     actx.log.info(
                         "block.succeeded",
                         block_type=block_type.type_id,
-                        duration_ms=round((services.clock.monotonic() - started) * 1000, 3),
+                        duration_ms=round((clock.monotonic() - started) * 1000, 3),
                         output_kind=result.kind,
                     )
                     span.set_attribute("block.attempts", attempt)
                     return Outcome(result, None, attempt)
 
-                duration = round((services.clock.monotonic() - started) * 1000, 3)
+                duration = round((clock.monotonic() - started) * 1000, 3)
                 retry = env.retry_disposition.retryable and attempt <= policy.retries
                 span.add_event(
                     "attempt.failed",
