@@ -399,4 +399,4 @@ async def execute_block(
                     {"attempt": attempt, "delay_ms": delay_ms, "error.code": env.code},
                 )
             if delay_ms:
-                await services.clock.sleep(delay_ms / 1000)
+                await clock.sleep(delay_ms / 1000)
