@@ -126,6 +126,8 @@ def json_native(obj: Any) -> Any:
 
 def to_jsonable(obj: Any) -> Any:
     """A JSON-encodable copy of ``obj``: bytes become UTF-8 text (or ``<N bytes>``)."""
+    if obj.__class__ in _NATIVE_SCALARS:
+        return obj
     if isinstance(obj, dict):
         return {str(k): to_jsonable(v) for k, v in obj.items()}
     if isinstance(obj, list | tuple):

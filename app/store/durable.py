@@ -65,6 +65,19 @@ def _fast_json(value: Any) -> str | None:
 
 
 _JSON_OPTIONS = orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS
+_PLAIN_OUTPUTS = {(k, c) for k in ("json", "empty") for c in (int, float, bool, type(None))}
+
+
+def _output_json(output: Mapping[str, Any] | None) -> str | None:
+    """A checkpoint's output (``encode_value``'s form) as :func:`_fast_json` would write it;
+    a number, a flag or nothing holds no text a secret could hide in, so it is not walked."""
+    if (
+        output is not None
+        and len(output) == 2
+        and (output.get("kind"), output.get("payload").__class__) in _PLAIN_OUTPUTS
+    ):
+        return orjson.dumps(output, option=_JSON_OPTIONS).decode()
+    return _fast_json(output)
 
 
 def _load(raw: str | None) -> Any:
@@ -283,7 +296,7 @@ class DurableRuns:
             "attempt": attempt,
             "block_key": checkpoint.key,
             "status": checkpoint.status,
-            "output_json": _fast_json(checkpoint.output),
+            "output_json": _output_json(checkpoint.output),
             "attempts": checkpoint.attempts,
             "error_json": _fast_json(checkpoint.error),
             "created_at": utc_now_iso(),

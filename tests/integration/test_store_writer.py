@@ -196,3 +196,39 @@ def test_writes_that_need_no_wait_wait_once_the_writer_is_far_behind(store: Stor
     answers = asyncio.run(write())
     assert answers[:BACKLOG] == [None] * BACKLOG
     assert len(store.durable.load_checkpoints("run_e", 1)) == BACKLOG + 1
+
+
+def test_checkpoint_outputs_read_back_whole_and_text_is_still_masked(store: Store) -> None:
+    """Numbers, flags and nothing skip the redactor's walk; text, lists and mappings do not."""
+    from orchestrator_blocks.sdk.redaction import REDACTED, forget_secrets, register_secret
+
+    secret = "tok-5c1e7a9b2d"
+    register_secret(secret)
+    try:
+        outputs = {
+            "int": sdk.Json(7),
+            "float": sdk.Json(2.5),
+            "flag": sdk.Json(True),
+            "empty": sdk.Empty(),
+            "text": sdk.Text(f"sent with {secret}"),
+            "list": sdk.Json([1, secret]),
+            "mapping": sdk.Json({"token": secret, "n": 1}),
+        }
+
+        async def save_all() -> None:
+            for key, value in outputs.items():
+                cp = Checkpoint(key=key, status="succeeded", output=encode_value(value), attempts=1)
+                await store.save_checkpoint("run-outputs", 1, cp, wait=False)
+            await store.flush()
+
+        asyncio.run(save_all())
+    finally:
+        forget_secrets()
+    stored = {cp.key: cp.output for cp in store.durable.load_checkpoints("run-outputs", 1)}
+    assert stored["int"] == {"kind": "json", "payload": 7}
+    assert stored["float"] == {"kind": "json", "payload": 2.5}
+    assert stored["flag"] == {"kind": "json", "payload": True}
+    assert stored["empty"] == {"kind": "empty", "payload": None}
+    assert stored["text"] == {"kind": "text", "payload": f"sent with {REDACTED}"}
+    assert stored["list"] == {"kind": "json", "payload": [1, REDACTED]}
+    assert stored["mapping"] == {"kind": "json", "payload": {"n": 1, "token": REDACTED}}
