@@ -238,13 +238,8 @@ class PluginHost:
         """The first refusal of any ``block_guard`` (every awaitable is awaited); a guard
         that raises refuses (fail closed)."""
         refusal: Refusal | None = None
-        impls, kw = self.pm.hook.block_guard.get_hookimpls(), {"ctx": ctx, "block": block}
-        try:  # pluggy's order, its per-call set-up skipped (but for wrappers)
-            if any(i.hookwrapper or i.wrapper for i in impls):
-                answers = self.pm.hook.block_guard(ctx=ctx, block=block)
-            else:
-                answers = [i.function(*map(kw.__getitem__, i.argnames)) for i in reversed(impls)]
-            for answer in answers:
+        try:
+            for answer in self._answers(self.pm.hook.block_guard, {"ctx": ctx, "block": block}):
                 if answer is None:
                     continue
                 if inspect.isawaitable(answer):
@@ -265,9 +260,19 @@ class PluginHost:
         return refusal
 
     async def run_started(self, run: RunView) -> None:
-        for answer in self.pm.hook.run_started(run=run):
-            if inspect.isawaitable(answer):
+        for answer in self._answers(self.pm.hook.run_started, {"run": run}):
+            if answer is not None and inspect.isawaitable(answer):
                 await answer
+
+    @staticmethod
+    def _answers(hook: Any, kw: dict[str, Any]) -> list[Any]:
+        """``hook(**kw)``'s answers (``None`` included) in pluggy's order, without pluggy's
+        per-call set-up unless a wrapper needs it (hooks called for every block and run)."""
+        impls = hook.get_hookimpls()
+        if any(i.hookwrapper or i.wrapper for i in impls):
+            answers: list[Any] = hook(**kw)
+            return answers
+        return [i.function(*map(kw.__getitem__, i.argnames)) for i in reversed(impls)]
 
     async def run_finished(self, run: RunView, result: FinishedRun, log: Any) -> dict[str, Any]:
         """Call every ``run_finished`` hook, oldest plugin first; merge their reports. A hook

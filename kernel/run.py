@@ -25,8 +25,8 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
-from typing import Any, Literal
+from dataclasses import replace
+from typing import Any, Literal, NamedTuple
 
 from orchestrator_blocks.sdk import (
     Empty,
@@ -73,8 +73,7 @@ MAX_TASKS = 1_000
 """Blocks of one run executing at once, at most (independent branches beyond wait)."""
 
 
-@dataclass(frozen=True, slots=True)
-class _Job:
+class _Job(NamedTuple):  # (one per block: a tuple is made in a third of a frozen dataclass's time)
     kind: JobKind
     block_id: str
     source: str | None = None
@@ -157,7 +156,9 @@ class Run:
     async def execute(self, timeout_ms: int | None) -> RunResult:
         clock = self.services.clock
         sinks: tuple[Any, ...] = (self._keep_event,)
-        if self.root:  # a sink the caller installed already (serve's) is not added twice
+        if not self.root and _logfields.current().get("fan_out_item") is not None:
+            sinks = ()  # a fan-out item's run: its events go to the log files only
+        elif self.root:  # a sink the caller installed already (serve's) is not added twice
             present = installed_sinks()
             own = telemetry_for(self.settings).run_sinks() + self.host.event_sinks(self.settings)
             sinks += tuple(s for s in own if s not in present)
