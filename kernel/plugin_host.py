@@ -278,11 +278,11 @@ class PluginHost:
         """Call every ``run_finished`` hook, oldest plugin first; merge their reports. A hook
         that raises is logged (``run.finished_hook_failed``) and the next one still runs."""
         reports: dict[str, Any] = {}
+        kwargs = {"run": run, "result": result}
         for impl in self.pm.hook.run_finished.get_hookimpls():
-            kwargs = {"run": run, "result": result}
             try:
-                answer = impl.function(*(kwargs[a] for a in impl.argnames))
-                if inspect.isawaitable(answer):
+                answer = impl.function(*map(kwargs.__getitem__, impl.argnames))
+                if answer is not None and inspect.isawaitable(answer):
                     answer = await answer
             except Exception as exc:
                 log.error(
