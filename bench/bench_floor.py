@@ -326,9 +326,10 @@ def main() -> int:
         f"blocks, a `for_each` of {args.items:,} null items, concurrency 16), as shipped "
         "(logs, span ids, durable checkpoints and item rows on) and with stand-ins for the "
         "engine's code: *kept work* keeps each block's or item run's events and the call, "
-        "*call only* keeps the call alone. Checkpoints, guards, the scheduler and the "
-        "fan-out's own work (its item rows, its `fan_out.item_succeeded` event) stay in all "
-        "three.",
+        "*call only* keeps the call alone. In the chain, checkpoints, guards and the "
+        "scheduler stay in all three; in the fan-out, its own work (its item rows, its "
+        "`fan_out.item_succeeded` event, the workers) stays, and the stand-in item runs "
+        "have no guard, hook, span, retry or result.",
         "",
         "| workload | as shipped µs | kept work µs | call only µs | events in place µs | goal |",
         "| --- | ---: | ---: | ---: | ---: | --- |",
