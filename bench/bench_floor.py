@@ -120,20 +120,24 @@ def checkpoint_cost(n: int, repeat: int) -> dict[str, float]:
     return out
 
 
+async def _call(block_type, config, ctx, value):  # type: ignore[no-untyped-def]
+    """The block's call, awaited when it answers with an awaitable, as a ``Value``."""
+    from orchestrator_blocks.sdk import as_value
+
+    result = block_type.call(ctx, value, config)
+    return as_value(await result if inspect.isawaitable(result) else result)
+
+
 def _lean_executor(with_events: bool):  # type: ignore[no-untyped-def]
     """A stand-in for ``execute_block``: the call, and the block's two events if asked."""
     from random import getrandbits
 
-    from orchestrator_blocks.sdk import _logfields, as_value
+    from orchestrator_blocks.sdk import _logfields
     from orchestrator_blocks.sdk._executor import Outcome
-
-    async def call(block_type, config, ctx, value):  # type: ignore[no-untyped-def]
-        result = block_type.call(ctx, value, config)
-        return as_value(await result if inspect.isawaitable(result) else result)
 
     async def execute(block_type, config, policy, ctx, value):  # type: ignore[no-untyped-def]
         if not with_events:
-            return Outcome(await call(block_type, config, ctx, value), None, 1)
+            return Outcome(await _call(block_type, config, ctx, value), None, 1)
         span_id = f"{getrandbits(64):016x}"
         with _logfields.bound(
             block_id=ctx.block_id, attempt=1, trace_id=ctx.trace_id, span_id=span_id
@@ -145,7 +149,7 @@ def _lean_executor(with_events: bool):  # type: ignore[no-untyped-def]
                 timeout_ms=policy.timeout_ms,
             )
             started = time.monotonic()
-            out = await call(block_type, config, ctx, value)
+            out = await _call(block_type, config, ctx, value)
             ctx.log.info(
                 "block.succeeded",
                 block_type=block_type.type_id,
@@ -163,7 +167,7 @@ def _lean_item_run(with_events: bool):  # type: ignore[no-untyped-def]
 
     from orchestrator_blocks.kernel.ids import new_run_id
     from orchestrator_blocks.kernel.telemetry import emit, get_logger
-    from orchestrator_blocks.sdk import _logfields, as_value
+    from orchestrator_blocks.sdk import _logfields
     from orchestrator_blocks.sdk.services import ChildOutcome
 
     log = get_logger()
@@ -174,7 +178,7 @@ def _lean_item_run(with_events: bool):  # type: ignore[no-untyped-def]
         node = plan.nodes[bid]
         run_id = new_run_id()
         if not with_events:
-            out = as_value(node.block_type.call(ctx, value, node.config))
+            out = await _call(node.block_type, node.config, ctx, value)
             return ChildOutcome(plan.workflow_id, run_id, "succeeded", out, None)
         t0 = time.monotonic()
         with _logfields.bound(
@@ -203,7 +207,7 @@ def _lean_item_run(with_events: bool):  # type: ignore[no-untyped-def]
                     timeout_ms=node.policy.timeout_ms,
                 )
                 started = time.monotonic()
-                out = as_value(node.block_type.call(ctx, value, node.config))
+                out = await _call(node.block_type, node.config, ctx, value)
                 log.info(
                     "block.succeeded",
                     block_type=node.block_type.type_id,
